@@ -1,0 +1,261 @@
+//! Server functions, at stable endpoints under `/api`.
+//!
+//! Each is a thin adapter over `server::service::AuthService`: it gathers the
+//! request context, calls the service, sets or clears cookies, and, when the
+//! browser posted a plain form (JavaScript off), answers with a `303 See
+//! Other` to the next page. With JavaScript the page navigates itself.
+//!
+//! Arguments arrive form-encoded and are named like the form fields, so the
+//! same `ActionForm` works with and without WASM.
+
+use leptos::prelude::*;
+
+use super::{ActivityEntry, AppError, AuthStatus, LogoutScope, SessionUser, SessionsOverview};
+
+#[cfg(feature = "ssr")]
+use crate::server::{
+    error::AuthError, fns::ServerFnContext, middleware::AuthState, passwords::Password,
+    service::Principal,
+};
+
+/// Creates an account and signs it in on this device.
+#[server(endpoint = "register")]
+pub async fn register(
+    email: String,
+    password: String,
+    password_confirm: String,
+) -> Result<SessionUser, AppError> {
+    let cx = ServerFnContext::get()?;
+    let issued = cx
+        .state
+        .auth
+        .register(
+            &email,
+            &Password::new(&password),
+            &Password::new(&password_confirm),
+            &cx.client,
+        )
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.set_session_cookies(&issued);
+    cx.redirect_plain_form("/");
+    Ok(session_user(&issued.principal))
+}
+
+/// Signs in. `next` is where to go afterwards; anything but a same-site path
+/// is ignored.
+#[server(endpoint = "login")]
+pub async fn login(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<SessionUser, AppError> {
+    let cx = ServerFnContext::get()?;
+    let issued = cx
+        .state
+        .auth
+        .login(&email, &Password::new(&password), &cx.client)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.set_session_cookies(&issued);
+    let target = next
+        .as_deref()
+        .and_then(super::safe_next_path)
+        .unwrap_or_else(|| "/".into());
+    cx.redirect_plain_form(&target);
+    Ok(session_user(&issued.principal))
+}
+
+/// Signs out: ends the session in the database (its access token is refused
+/// from the next request on, on every instance), expires both cookies and
+/// asks the browser to clear what it cached. Idempotent: without cookies, or
+/// with dead ones, it still clears them and succeeds.
+#[server(endpoint = "logout")]
+pub async fn logout(scope: Option<LogoutScope>) -> Result<(), AppError> {
+    use axum::http::HeaderValue;
+
+    let cx = ServerFnContext::get()?;
+    let scope = scope.unwrap_or_default();
+    let credentials = cx.state.cookies.read(&cx.cookies);
+    if scope.ends_current() {
+        cx.clear_session_cookies();
+        cx.insert_header(
+            "clear-site-data".parse().expect("a valid header name"),
+            HeaderValue::from_static("\"cache\", \"storage\", \"cookies\""),
+        );
+    }
+    let outcome = match cx
+        .state
+        .auth
+        .session_for_logout(
+            credentials.access.as_deref(),
+            credentials.refresh.as_deref(),
+        )
+        .await
+    {
+        Ok(target) => cx.state.auth.logout(target, scope, &cx.client).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(_) => {
+            cx.redirect_plain_form(match scope {
+                LogoutScope::Others => "/account?notice=others_signed_out",
+                _ => "/login?notice=signed_out",
+            });
+            Ok(())
+        }
+        Err(error @ (AuthError::SessionEnded | AuthError::Unauthenticated)) => Err(cx.fail(error)),
+        Err(error) => {
+            tracing::error!(error = ?error, "logout failed");
+            Err(AppError::new(
+                super::ErrorCode::LogoutFailed,
+                "Error logging out",
+            ))
+        }
+    }
+}
+
+/// Changes the password. Needs the current one; ends every other session and
+/// gives this one fresh tokens.
+#[server(endpoint = "change_password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    new_password_confirm: String,
+) -> Result<(), AppError> {
+    let cx = ServerFnContext::get()?;
+    let principal = cx.principal()?;
+    let issued = cx
+        .state
+        .auth
+        .change_password(
+            &principal,
+            &Password::new(&current_password),
+            &Password::new(&new_password),
+            &Password::new(&new_password_confirm),
+            &cx.client,
+        )
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.set_session_cookies(&issued);
+    cx.redirect_plain_form("/account?notice=password_changed");
+    Ok(())
+}
+
+/// Who this browser is signed in as, if anyone.
+#[server(endpoint = "current_user")]
+pub async fn current_user() -> Result<AuthStatus, AppError> {
+    let cx = ServerFnContext::get()?;
+    match &cx.auth {
+        AuthState::SignedIn(principal) => Ok(AuthStatus::SignedIn(session_user(principal))),
+        AuthState::Ended => Ok(AuthStatus::SessionEnded),
+        AuthState::Unavailable => Err(cx.fail(AuthError::Unavailable(anyhow::anyhow!(
+            "session check failed"
+        )))),
+        AuthState::Anonymous | AuthState::BadBearer(_) | AuthState::Deferred => {
+            Ok(AuthStatus::SignedOut)
+        }
+    }
+}
+
+/// This user's signed-in devices.
+#[server(endpoint = "sessions")]
+pub async fn list_sessions() -> Result<SessionsOverview, AppError> {
+    use crate::server::service::describe_session;
+
+    let cx = ServerFnContext::get()?;
+    let principal = cx.principal()?;
+    let sessions = cx
+        .state
+        .auth
+        .list_sessions(&principal)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    Ok(SessionsOverview {
+        reauth_required: cx.state.auth.needs_reauthentication(&principal),
+        sessions: sessions
+            .iter()
+            .map(|s| super::DeviceSession {
+                id: s.id.to_string(),
+                device: describe_session(s),
+                ip: s.ip.clone(),
+                created: moment(s.created_at),
+                last_used: moment(s.last_used_at),
+                current: s.id == principal.session_id,
+            })
+            .collect(),
+    })
+}
+
+/// Ends one of this user's sessions (this one included). `password` is needed
+/// unless this device signed in recently. Returns whether this device was
+/// signed out.
+#[server(endpoint = "revoke_session")]
+pub async fn revoke_session(
+    session_id: String,
+    password: Option<String>,
+) -> Result<bool, AppError> {
+    use crate::server::db::SessionId;
+
+    let cx = ServerFnContext::get()?;
+    let principal = cx.principal()?;
+    let target = uuid::Uuid::parse_str(session_id.trim())
+        .map(SessionId)
+        .map_err(|_| cx.fail(AuthError::NotFound))?;
+    let password = password
+        .filter(|p| !p.is_empty())
+        .map(|p| Password::new(&p));
+    let ended_current = cx
+        .state
+        .auth
+        .revoke_session(&principal, target, password.as_ref(), &cx.client)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    if ended_current {
+        cx.clear_session_cookies();
+        cx.redirect_plain_form("/login?notice=signed_out");
+    } else {
+        cx.redirect_plain_form("/account?notice=session_revoked");
+    }
+    Ok(ended_current)
+}
+
+/// This user's recent security events, newest first.
+#[server(endpoint = "activity")]
+pub async fn recent_activity() -> Result<Vec<ActivityEntry>, AppError> {
+    use crate::server::{client::describe_device, service::describe_event};
+
+    let cx = ServerFnContext::get()?;
+    let principal = cx.principal()?;
+    let events = cx
+        .state
+        .auth
+        .recent_events(&principal, 20)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    Ok(events
+        .iter()
+        .map(|e| ActivityEntry {
+            description: describe_event(e),
+            at: moment(e.occurred_at),
+            ip: e.ip.clone(),
+            device: e.user_agent.as_deref().map(|ua| describe_device(Some(ua))),
+        })
+        .collect())
+}
+
+#[cfg(feature = "ssr")]
+fn session_user(principal: &Principal) -> SessionUser {
+    SessionUser {
+        id: principal.user_id.to_string(),
+        email: principal.email.clone(),
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn moment(t: crate::server::time::Timestamp) -> super::Moment {
+    super::Moment {
+        iso: t.to_rfc3339(),
+        display: t.to_display(),
+    }
+}

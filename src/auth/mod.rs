@@ -1,0 +1,12 @@
+//! Sign-in, sign-out and account server functions, and the types they share
+//! with the browser.
+
+mod api;
+mod error;
+mod next;
+mod types;
+
+pub use api::*;
+pub use error::{AppError, ErrorCode};
+pub use next::safe_next_path;
+pub use types::*;

@@ -1,0 +1,122 @@
+//! Form pieces: labelled fields with their own error, a form-level alert,
+//! and a submit button with a pending state.
+
+use leptos::prelude::*;
+use server_fn::ServerFn;
+
+use crate::auth::AppError;
+
+/// The message of the action's last error, if it is about `field`.
+pub fn field_error<S>(action: ServerAction<S>, field: &'static str) -> Signal<Option<String>>
+where
+    S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    Signal::derive(move || {
+        action.value().with(|value| match value {
+            Some(Err(error)) => error.message_for(field),
+            _ => None,
+        })
+    })
+}
+
+/// The action's last error, unless one of `shown_fields` displays it.
+pub fn general_error<S>(
+    action: ServerAction<S>,
+    shown_fields: &'static [&'static str],
+) -> Signal<Option<AppError>>
+where
+    S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    Signal::derive(move || {
+        action.value().with(|value| match value {
+            Some(Err(error))
+                if !error
+                    .field
+                    .as_deref()
+                    .is_some_and(|f| shown_fields.contains(&f)) =>
+            {
+                Some(error.clone())
+            }
+            _ => None,
+        })
+    })
+}
+
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(optional)] autocomplete: Option<&'static str>,
+    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(into)] error: Signal<Option<String>>,
+    /// Distinguishes two forms with the same field name on one page.
+    #[prop(optional)]
+    form: Option<&'static str>,
+) -> impl IntoView {
+    let id = match form {
+        Some(form) => format!("{form}-{name}"),
+        None => format!("field-{name}"),
+    };
+    let hint_id = format!("{id}-hint");
+    let error_id = format!("{id}-error");
+    let described_by = {
+        let (hint_id, error_id) = (hint_id.clone(), error_id.clone());
+        move || {
+            let mut ids = Vec::new();
+            if hint.is_some() {
+                ids.push(hint_id.clone());
+            }
+            if error.get().is_some() {
+                ids.push(error_id.clone());
+            }
+            (!ids.is_empty()).then(|| ids.join(" "))
+        }
+    };
+    view! {
+        <div class="field" class:has-error=move || error.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                type=kind
+                name=name
+                autocomplete=autocomplete
+                required=true
+                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
+                aria-describedby=described_by
+            />
+            {hint.map(|hint| view! { <p class="hint" id=hint_id>{hint}</p> })}
+            <Show when=move || error.get().is_some()>
+                <p class="field-error" id=error_id.clone()>{move || error.get()}</p>
+            </Show>
+        </div>
+    }
+}
+
+/// A form-level error, announced to screen readers.
+#[component]
+pub fn FormAlert(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+    view! {
+        <Show when=move || error.get().is_some()>
+            <div class="alert" role="alert">
+                {move || error.get().map(|e| e.message)}
+            </div>
+        </Show>
+    }
+}
+
+#[component]
+pub fn SubmitButton(
+    #[prop(into)] pending: Signal<bool>,
+    label: &'static str,
+    pending_label: &'static str,
+    #[prop(default = "button primary")] class: &'static str,
+) -> impl IntoView {
+    view! {
+        <button type="submit" class=class disabled=move || pending.get() aria-busy=move || pending.get().to_string()>
+            {move || if pending.get() { pending_label } else { label }}
+        </button>
+    }
+}

@@ -1,0 +1,248 @@
+//! The browser's knowledge of its own sign-in state, shared by every page.
+//!
+//! [`AuthContext`] holds the `current_user` answer as a resource. It is
+//! rendered on the server from the session the middleware resolved, hydrated
+//! as is, and re-asked on every client-side navigation, so a session ended
+//! elsewhere is noticed at the next page change. A server call that answers
+//! "session ended" marks it ended at once. Tabs of one browser tell each other
+//! about sign-in and sign-out over a `BroadcastChannel`, without polling.
+
+use leptos::prelude::*;
+use leptos_router::{
+    NavigateOptions,
+    components::Redirect,
+    hooks::{use_location, use_navigate},
+};
+
+use crate::auth::{AppError, AuthStatus, SessionUser, current_user};
+
+/// The channel tabs of one browser use to announce sign-in and sign-out.
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+pub const AUTH_CHANNEL: &str = "portcullis-auth";
+const SIGNED_OUT: &str = "signed-out";
+const SIGNED_IN: &str = "signed-in";
+
+/// Pages anyone may see; every other page needs a session.
+const PUBLIC_PATHS: &[&str] = &["/login", "/register"];
+
+#[derive(Clone, Copy)]
+pub struct AuthContext {
+    status: Resource<Result<AuthStatus, AppError>>,
+    version: RwSignal<u64>,
+    /// Set when a server call answered "session ended"; cleared on sign-in.
+    ended: RwSignal<bool>,
+}
+
+impl AuthContext {
+    pub fn expect() -> Self {
+        expect_context()
+    }
+
+    /// The sign-in state. Await it inside `Suspense`/`Transition`.
+    pub async fn status(self) -> Result<AuthStatus, AppError> {
+        if self.ended.get() {
+            return Ok(AuthStatus::SessionEnded);
+        }
+        self.status.await
+    }
+
+    pub async fn user(self) -> Option<SessionUser> {
+        self.status().await.ok().and_then(|s| s.user().cloned())
+    }
+
+    pub fn refetch(self) {
+        self.version.update(|v| *v += 1);
+    }
+
+    /// This tab just signed in.
+    pub fn signed_in(self) {
+        self.ended.set(false);
+        self.refetch();
+        broadcast(SIGNED_IN);
+    }
+
+    /// This tab just signed out; other tabs follow.
+    pub fn signed_out(self) {
+        self.ended.set(false);
+        self.refetch();
+        broadcast(SIGNED_OUT);
+    }
+
+    /// If `error` means the session is over, switch to the signed-out state
+    /// (pages then show the login page with "Your session ended").
+    pub fn notice_session_end(self, error: &AppError) -> bool {
+        let ended = error.code.ends_session();
+        if ended {
+            self.ended.set(true);
+        }
+        ended
+    }
+}
+
+/// Provides [`AuthContext`] to everything inside the router.
+#[component]
+pub fn AuthProvider(children: Children) -> impl IntoView {
+    let location = use_location();
+    let version = RwSignal::new(0u64);
+    let status = Resource::new_blocking(
+        move || (version.get(), location.pathname.get()),
+        |_| current_user(),
+    );
+    provide_context(AuthContext {
+        status,
+        version,
+        ended: RwSignal::new(false),
+    });
+    children()
+}
+
+/// `/login?next=<here>[&notice=session_ended]`.
+pub fn login_path(here: &str, ended: bool) -> String {
+    let mut query = Vec::new();
+    if here != "/" && !here.is_empty() {
+        query.push(format!("next={}", encode_query_value(here)));
+    }
+    if ended {
+        query.push("notice=session_ended".to_string());
+    }
+    if query.is_empty() {
+        "/login".to_string()
+    } else {
+        format!("/login?{}", query.join("&"))
+    }
+}
+
+fn encode_query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Shows `view` for a signed-in user; anyone else is sent to the login page
+/// (an HTTP redirect when rendered on the server, client-side navigation in
+/// the browser), with `next` set to come back here.
+#[component]
+pub fn RequireAuth<F, V>(view: F) -> impl IntoView
+where
+    F: Fn(SessionUser) -> V + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let auth = AuthContext::expect();
+    let location = use_location();
+    let view = StoredValue::new(view);
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.status().await {
+                    Ok(AuthStatus::SignedIn(user)) => view.with_value(|v| v(user)).into_any(),
+                    Ok(status) => {
+                        let here = format!("{}{}", location.pathname.get_untracked(), search_part(&location.search.get_untracked()));
+                        let to = login_path(&here, status == AuthStatus::SessionEnded);
+                        view! { <Redirect path=to /> }.into_any()
+                    }
+                    Err(error) => view! { <crate::components::FormAlert error=Signal::stored(Some(error)) /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+fn search_part(search: &str) -> String {
+    if search.is_empty() || search.starts_with('?') {
+        search.to_string()
+    } else {
+        format!("?{search}")
+    }
+}
+
+/// Client-side watcher: marks the page hydrated (tests wait for it) and
+/// follows sign-in and sign-out announced by other tabs.
+#[component]
+pub fn SessionWatcher() -> impl IntoView {
+    let auth = AuthContext::expect();
+    let navigate = use_navigate();
+    let location = use_location();
+    Effect::new(move |_| {
+        let navigate = navigate.clone();
+        listen(move |message| match message.as_str() {
+            SIGNED_OUT => {
+                let path = location.pathname.get_untracked();
+                if PUBLIC_PATHS.contains(&path.as_str()) {
+                    auth.refetch();
+                } else {
+                    navigate("/login?notice=signed_out", NavigateOptions::default());
+                }
+            }
+            SIGNED_IN => auth.refetch(),
+            _ => {}
+        });
+        mark_hydrated();
+    });
+}
+
+#[cfg(feature = "hydrate")]
+fn broadcast(message: &str) {
+    if let Ok(channel) = web_sys::BroadcastChannel::new(AUTH_CHANNEL) {
+        let _ = channel.post_message(&wasm_bindgen::JsValue::from_str(message));
+        channel.close();
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn broadcast(_: &str) {}
+
+#[cfg(feature = "hydrate")]
+fn listen(on_message: impl Fn(String) + 'static) {
+    use wasm_bindgen::{JsCast, closure::Closure};
+
+    let Ok(channel) = web_sys::BroadcastChannel::new(AUTH_CHANNEL) else {
+        return;
+    };
+    let handler =
+        Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            if let Some(message) = event.data().as_string() {
+                on_message(message);
+            }
+        });
+    channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+    // The watcher lives as long as the page: so do the channel and handler.
+    handler.forget();
+    std::mem::forget(channel);
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn listen(_: impl Fn(String) + 'static) {}
+
+#[cfg(feature = "hydrate")]
+fn mark_hydrated() {
+    if let Some(body) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+    {
+        let _ = body.set_attribute("data-hydrated", "true");
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn mark_hydrated() {}
+
+#[cfg(test)]
+mod tests {
+    use super::login_path;
+
+    #[test]
+    fn login_paths_carry_where_to_return_and_why() {
+        assert_eq!(login_path("/", false), "/login");
+        assert_eq!(login_path("/account", false), "/login?next=/account");
+        assert_eq!(
+            login_path("/account?tab=a b", true),
+            "/login?next=/account%3Ftab%3Da%20b&notice=session_ended"
+        );
+    }
+}

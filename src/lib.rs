@@ -1,0 +1,24 @@
+//! Portcullis: a Leptos full-stack app for signing people in, and above all
+//! signing them out properly.
+//!
+//! - [`app`]: the HTML shell and the routes.
+//! - [`pages`]: one module per page; [`components`]: shared UI.
+//! - [`auth`]: the server functions and the types they share with the browser.
+//! - `server` (feature `ssr`): configuration, startup, storage, tokens,
+//!   passwords, cookies, middleware and the JSON API.
+
+#![recursion_limit = "256"]
+
+pub mod app;
+pub mod auth;
+pub mod components;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

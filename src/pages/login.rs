@@ -1,0 +1,70 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{
+    NavigateOptions,
+    components::{A, Redirect},
+    hooks::{use_navigate, use_query_map},
+};
+
+use crate::{
+    auth::{AuthStatus, Login, safe_next_path},
+    components::{
+        AuthContext, Field, FormAlert, QueryNotice, SubmitButton, field_error, general_error,
+    },
+};
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let auth = AuthContext::expect();
+    let query = use_query_map();
+    let next = Memo::new(move |_| query.read().get("next").and_then(|n| safe_next_path(&n)));
+    let action = ServerAction::<Login>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = action.value().get() {
+            auth.signed_in();
+            navigate(
+                &next.get_untracked().unwrap_or_else(|| "/".into()),
+                NavigateOptions::default(),
+            );
+        }
+    });
+    let register_href = move || match next.get() {
+        Some(next) => format!(
+            "/register?next={}",
+            next.replace('&', "%26").replace('?', "%3F")
+        ),
+        None => "/register".into(),
+    };
+
+    view! {
+        <Title text="Sign in" />
+        <LeaveIfSignedIn next />
+        <section class="card auth-card" aria-labelledby="login-title">
+            <h1 id="login-title">"Sign in"</h1>
+            <QueryNotice />
+            <ActionForm action=action attr:class="form">
+                <input type="hidden" name="next" value=move || next.get().unwrap_or_default() />
+                <FormAlert error=general_error(action, &["email", "password"]) />
+                <Field label="Email" name="email" kind="email" autocomplete="username" error=field_error(action, "email") />
+                <Field label="Password" name="password" kind="password" autocomplete="current-password" error=field_error(action, "password") />
+                <SubmitButton pending=action.pending() label="Sign in" pending_label="Signing in…" />
+            </ActionForm>
+            <p class="switch">"New to Portcullis? " <A href=register_href>"Create an account"</A></p>
+        </section>
+    }
+}
+
+/// Someone already signed in has no business on the login page: send them on.
+#[component]
+pub fn LeaveIfSignedIn(next: Memo<Option<String>>) -> impl IntoView {
+    let auth = AuthContext::expect();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                matches!(auth.status().await, Ok(AuthStatus::SignedIn(_)))
+                    .then(|| view! { <Redirect path=next.get_untracked().unwrap_or_else(|| "/".into()) /> })
+            })}
+        </Transition>
+    }
+}

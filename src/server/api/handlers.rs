@@ -1,0 +1,484 @@
+//! `/auth` endpoint handlers.
+
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use tower_cookies::Cookies;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::extract::{ApiJson, OptionalJson};
+use crate::{
+    auth::{AppError, ErrorCode, LogoutScope},
+    server::{
+        client::ClientInfo,
+        db::SessionId,
+        error::AuthError,
+        middleware::session::{AuthState, SignedIn, bearer_token},
+        passwords::Password,
+        service::{Issued, SessionRef, describe_session},
+        state::AppState,
+        time::Timestamp,
+    },
+};
+
+/// Where a login puts the tokens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenDelivery {
+    /// HttpOnly cookies (browsers). The body carries no token.
+    #[default]
+    Cookie,
+    /// In the JSON body (scripts, apps, services). No cookie is set.
+    Body,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[schema(example = "ada@example.com")]
+    email: String,
+    #[schema(example = "violet kettle anthem 42")]
+    password: String,
+    /// Defaults to `password`.
+    password_confirm: Option<String>,
+    #[serde(default)]
+    token_delivery: TokenDelivery,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    #[schema(example = "ada@example.com")]
+    email: String,
+    #[schema(example = "violet kettle anthem 42")]
+    password: String,
+    #[serde(default)]
+    token_delivery: TokenDelivery,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    /// The refresh token, for clients that hold it themselves. Without it the
+    /// refresh-token cookie is used.
+    refresh_token: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    current_password: String,
+    new_password: String,
+    /// Defaults to `new_password`.
+    new_password_confirm: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RevokeSessionRequest {
+    /// Needed unless this device signed in within the re-authentication window.
+    password: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LogoutParams {
+    /// `local` (this device, the default), `others` (every other device) or
+    /// `global` (everywhere).
+    scope: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    id: String,
+    email: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    refresh_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+    /// Seconds until the refresh token expires.
+    refresh_expires_in: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuthResponse {
+    user: UserView,
+    /// Present only with `"token_delivery": "body"` or a body refresh token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokenPair>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageResponse {
+    #[schema(example = "Logged out successfully")]
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<TokenPair>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeResponse {
+    id: String,
+    email: String,
+    session_id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    id: String,
+    device: String,
+    ip: Option<String>,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339; updated when the session's tokens are renewed.
+    last_used_at: String,
+    current: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsResponse {
+    sessions: Vec<SessionView>,
+}
+
+/// The error body of every endpoint.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorResponse {
+    #[schema(example = "Incorrect email or password.")]
+    error: String,
+    #[schema(example = "invalid_credentials")]
+    code: String,
+    field: Option<String>,
+    retry_after: Option<u64>,
+}
+
+fn message(text: &str) -> MessageResponse {
+    MessageResponse {
+        message: text.to_string(),
+        tokens: None,
+    }
+}
+
+fn token_pair(issued: &Issued) -> TokenPair {
+    let now = Timestamp::now();
+    TokenPair {
+        access_token: issued.access_token.clone(),
+        refresh_token: issued.refresh_token.expose().to_string(),
+        token_type: "Bearer",
+        expires_in: now.until(issued.access_expires_at).as_secs(),
+        refresh_expires_in: now.until(issued.refresh_expires_at).as_secs(),
+    }
+}
+
+/// Hands tokens over the way the client asked: cookies or body, never both.
+fn deliver(
+    state: &AppState,
+    cookies: &Cookies,
+    issued: &Issued,
+    delivery: TokenDelivery,
+) -> AuthResponse {
+    let user = UserView {
+        id: issued.principal.user_id.to_string(),
+        email: issued.principal.email.clone(),
+    };
+    match delivery {
+        TokenDelivery::Cookie => {
+            state.cookies.set(cookies, issued);
+            AuthResponse { user, tokens: None }
+        }
+        TokenDelivery::Body => AuthResponse {
+            user,
+            tokens: Some(token_pair(issued)),
+        },
+    }
+}
+
+/// Create an account and sign it in.
+#[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, body = AuthResponse, description = "Created and signed in"),
+        (status = 409, body = ErrorResponse, description = "`email_taken`"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`, `weak_password`, `password_mismatch`"),
+    ))]
+pub async fn register(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<AuthResponse>), AuthError> {
+    let password = Password::new(&body.password);
+    let confirmation = Password::new(body.password_confirm.as_deref().unwrap_or(&body.password));
+    let issued = state
+        .auth
+        .register(&body.email, &password, &confirmation, &client)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(deliver(&state, &cookies, &issued, body.token_delivery)),
+    ))
+}
+
+/// Sign in.
+#[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
+    responses(
+        (status = 200, body = AuthResponse, description = "Signed in"),
+        (status = 401, body = ErrorResponse, description = "`invalid_credentials` (unknown email and wrong password alike)"),
+        (status = 429, body = ErrorResponse, description = "`throttled`; see `Retry-After`"),
+    ))]
+pub async fn login(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Json<AuthResponse>, AuthError> {
+    let issued = state
+        .auth
+        .login(&body.email, &Password::new(&body.password), &client)
+        .await?;
+    Ok(Json(deliver(
+        &state,
+        &cookies,
+        &issued,
+        body.token_delivery,
+    )))
+}
+
+/// Exchange a refresh token for new tokens. The old refresh token is retired;
+/// presenting it again later ends the session.
+#[utoipa::path(post, path = "/refresh", tag = "auth", request_body(content = Option<RefreshRequest>, description = "Omit to use the refresh-token cookie"),
+    responses(
+        (status = 200, body = AuthResponse, description = "Renewed"),
+        (status = 401, body = ErrorResponse, description = "`session_ended`"),
+    ))]
+pub async fn refresh(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    client: ClientInfo,
+    OptionalJson(body): OptionalJson<RefreshRequest>,
+) -> Result<Json<AuthResponse>, AuthError> {
+    let from_body = body.and_then(|b| b.refresh_token);
+    let (token, delivery) = match from_body {
+        Some(token) => (token, TokenDelivery::Body),
+        None => (
+            state
+                .cookies
+                .read(&cookies)
+                .refresh
+                .ok_or(AuthError::Unauthenticated)?,
+            TokenDelivery::Cookie,
+        ),
+    };
+    match state.auth.refresh(&token, &client).await {
+        Ok(issued) => Ok(Json(deliver(&state, &cookies, &issued, delivery))),
+        Err(error) => {
+            if delivery == TokenDelivery::Cookie && !error.is_unavailable() {
+                state.cookies.clear(&cookies);
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Sign out. Ends the session in the database (its access token stops working
+/// at once, on every instance), and expires both cookies. Idempotent: without
+/// credentials, or with dead ones, it still clears the cookies and answers 200.
+/// The body is ignored; `{}` with `Content-Type: application/json` is the
+/// documented form.
+#[utoipa::path(method(post, delete), path = "/logout", tag = "auth", params(LogoutParams),
+    responses(
+        (status = 200, body = MessageResponse, description = "`{\"message\":\"Logged out successfully\"}`"),
+        (status = 400, body = ErrorResponse, description = "`invalid_token`: an explicit bearer token that is malformed or not ours"),
+        (status = 401, body = ErrorResponse, description = "`others`/`global` scope without a live session"),
+        (status = 500, body = ErrorResponse, description = "`logout_failed`: `{\"error\":\"Error logging out\"}`; cookies are still cleared"),
+    ))]
+pub async fn logout(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    client: ClientInfo,
+    headers: HeaderMap,
+    Query(params): Query<LogoutParams>,
+) -> Response {
+    let scope = match params
+        .scope
+        .as_deref()
+        .map(str::parse::<LogoutScope>)
+        .transpose()
+    {
+        Ok(scope) => scope.unwrap_or_default(),
+        Err(message) => {
+            return AppError::new(ErrorCode::InvalidInput, message)
+                .on_field("scope")
+                .into_response();
+        }
+    };
+    // Read the credentials before clearing: after `clear`, the jar answers
+    // with the removal cookies.
+    let credentials = state.cookies.read(&cookies);
+    if scope.ends_current() {
+        state.cookies.clear(&cookies);
+    }
+    let target = match bearer_token(&headers) {
+        Some(token) => {
+            match token.and_then(|t| state.auth.tokens().verify_access_ignoring_expiry(t)) {
+                Ok(claims) => Ok(Some(SessionRef::from(&claims))),
+                Err(_) => {
+                    return AppError::new(ErrorCode::InvalidToken, "Invalid token").into_response();
+                }
+            }
+        }
+        None => {
+            state
+                .auth
+                .session_for_logout(
+                    credentials.access.as_deref(),
+                    credentials.refresh.as_deref(),
+                )
+                .await
+        }
+    };
+    let outcome = match target {
+        Ok(target) => state.auth.logout(target, scope, &client).await,
+        Err(error) => Err(error),
+    };
+    match outcome {
+        Ok(_) => with_clear_site_data(
+            Json(message("Logged out successfully")).into_response(),
+            scope,
+        ),
+        Err(error @ (AuthError::SessionEnded | AuthError::Unauthenticated)) => {
+            error.into_response()
+        }
+        Err(error) => {
+            tracing::error!(error = ?error, "logout failed");
+            AppError::new(ErrorCode::LogoutFailed, "Error logging out").into_response()
+        }
+    }
+}
+
+/// After a logout that ends this device's session, ask the browser to drop
+/// everything it kept for us.
+pub fn with_clear_site_data(mut response: Response, scope: LogoutScope) -> Response {
+    if scope.ends_current() {
+        response.headers_mut().insert(
+            "clear-site-data",
+            HeaderValue::from_static("\"cache\", \"storage\", \"cookies\""),
+        );
+    }
+    response
+}
+
+/// Change the password. Needs the current password; ends every other session
+/// and gives this one fresh tokens (in cookies, or in the body for bearer
+/// clients).
+#[utoipa::path(put, path = "/password", tag = "auth", request_body = ChangePasswordRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = MessageResponse, description = "Changed"),
+        (status = 401, body = ErrorResponse, description = "`unauthenticated` or `session_ended`"),
+        (status = 422, body = ErrorResponse, description = "`invalid_current_password`, `weak_password`, `password_mismatch`, `same_password`, `invalid_input`"),
+        (status = 429, body = ErrorResponse, description = "`throttled`"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    client: ClientInfo,
+    headers: HeaderMap,
+    SignedIn(principal): SignedIn,
+    ApiJson(body): ApiJson<ChangePasswordRequest>,
+) -> Result<Json<MessageResponse>, AuthError> {
+    let current = Password::new(&body.current_password);
+    let new = Password::new(&body.new_password);
+    let confirmation = Password::new(
+        body.new_password_confirm
+            .as_deref()
+            .unwrap_or(&body.new_password),
+    );
+    let issued = state
+        .auth
+        .change_password(&principal, &current, &new, &confirmation, &client)
+        .await?;
+    let mut response = message("Password changed. Other sessions have been signed out.");
+    if AuthState::is_bearer_request(&headers) {
+        response.tokens = Some(token_pair(&issued));
+    } else {
+        state.cookies.set(&cookies, &issued);
+    }
+    Ok(Json(response))
+}
+
+/// The signed-in user.
+#[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, body = MeResponse),
+        (status = 401, body = ErrorResponse, description = "`unauthenticated`, `session_ended` or `invalid_token`"),
+    ))]
+pub async fn me(SignedIn(principal): SignedIn) -> Json<MeResponse> {
+    Json(MeResponse {
+        id: principal.user_id.to_string(),
+        email: principal.email,
+        session_id: principal.session_id.to_string(),
+    })
+}
+
+/// The user's active sessions, most recently used first.
+#[utoipa::path(get, path = "/sessions", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, body = SessionsResponse), (status = 401, body = ErrorResponse)))]
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    SignedIn(principal): SignedIn,
+) -> Result<Json<SessionsResponse>, AuthError> {
+    let sessions = state.auth.list_sessions(&principal).await?;
+    Ok(Json(SessionsResponse {
+        sessions: sessions
+            .iter()
+            .map(|s| SessionView {
+                id: s.id.to_string(),
+                device: describe_session(s),
+                ip: s.ip.clone(),
+                created_at: s.created_at.to_rfc3339(),
+                last_used_at: s.last_used_at.to_rfc3339(),
+                current: s.id == principal.session_id,
+            })
+            .collect(),
+    }))
+}
+
+/// End one of your sessions, this one included. Needs `{"password": …}` unless
+/// this device signed in within the re-authentication window.
+#[utoipa::path(delete, path = "/sessions/{id}", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    request_body(content = Option<RevokeSessionRequest>),
+    responses(
+        (status = 200, body = MessageResponse, description = "Revoked"),
+        (status = 401, body = ErrorResponse),
+        (status = 403, body = ErrorResponse, description = "`reauth_required`"),
+        (status = 404, body = ErrorResponse, description = "`not_found`: no such session among yours"),
+        (status = 422, body = ErrorResponse, description = "`invalid_current_password`"),
+    ))]
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    client: ClientInfo,
+    SignedIn(principal): SignedIn,
+    Path(id): Path<String>,
+    OptionalJson(body): OptionalJson<RevokeSessionRequest>,
+) -> Result<Response, AuthError> {
+    let target = Uuid::parse_str(&id)
+        .map(SessionId)
+        .map_err(|_| AuthError::NotFound)?;
+    let password = body.and_then(|b| b.password).map(|p| Password::new(&p));
+    let ended_current = state
+        .auth
+        .revoke_session(&principal, target, password.as_ref(), &client)
+        .await?;
+    let response = Json(message("Session revoked")).into_response();
+    if ended_current {
+        state.cookies.clear(&cookies);
+        return Ok(with_clear_site_data(response, LogoutScope::Local));
+    }
+    Ok(response)
+}

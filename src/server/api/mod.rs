@@ -1,0 +1,97 @@
+//! The JSON API under `/auth`, for scripts, apps and services.
+//!
+//! Handlers are thin adapters over `service::AuthService`, exactly like the
+//! server functions browsers use. Routes and the OpenAPI document come from
+//! the same `#[utoipa::path]` declarations (`utoipa-axum`), so the document
+//! served at `/auth/openapi.json` cannot drift from the router.
+
+mod extract;
+mod handlers;
+
+use axum::{Json, Router};
+use std::sync::OnceLock;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::state::AppState;
+use crate::auth::{AppError, ErrorCode};
+
+pub use handlers::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis auth API",
+        description = "Sign in, sign out (for real), refresh, change password and manage sessions. \
+                       Browsers get HttpOnly cookies; other clients may ask for tokens in the body \
+                       with `\"token_delivery\": \"body\"` and send `Authorization: Bearer <access token>`.",
+        version = "1"
+    ),
+    tags((name = "auth", description = "Credentials and sessions")),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("portcullis_access"))),
+        );
+    }
+}
+
+/// The `/auth` router and the OpenAPI document describing exactly it.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(change_password))
+        .routes(routes!(me))
+        .routes(routes!(list_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(openapi_document))
+        .split_for_parts();
+    openapi.paths.paths = openapi
+        .paths
+        .paths
+        .into_iter()
+        .map(|(path, item)| (format!("/auth{path}"), item))
+        .collect();
+    let _ = DOCUMENT.set(openapi.clone());
+    let routes = routes
+        .fallback(|| async { AppError::new(ErrorCode::NotFound, "No such endpoint.") })
+        .method_not_allowed_fallback(|| async {
+            AppError::new(
+                ErrorCode::MethodNotAllowed,
+                "This method is not allowed on this endpoint.",
+            )
+        });
+    (Router::new().nest("/auth", routes), openapi)
+}
+
+static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "auth",
+    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
+pub async fn openapi_document() -> Json<Option<utoipa::openapi::OpenApi>> {
+    Json(DOCUMENT.get().cloned())
+}

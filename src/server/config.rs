@@ -1,0 +1,439 @@
+//! Configuration, from environment variables (and an optional `.env`).
+//!
+//! Every variable of ours is prefixed `PORTCULLIS_`, except the two that
+//! tools already know: `DATABASE_URL` (sqlx) and `LEPTOS_SITE_ADDR` (Leptos).
+//! Defaults make a plain start work; `.env.example` documents each variable.
+//! Secrets are held in `secrecy` types, and no error message repeats a value.
+
+use base64::{Engine as _, engine::general_purpose::STANDARD};
+use leptos::config::LeptosOptions;
+use secrecy::SecretSlice;
+use std::{path::PathBuf, time::Duration};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key} is invalid: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("Leptos configuration: {0}")]
+    Leptos(String),
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub leptos: LeptosOptions,
+    pub data_dir: PathBuf,
+    pub database: DatabaseSettings,
+    /// The origin browsers use to reach us, e.g. `https://auth.example.com`.
+    /// `None`: `http://` plus the bound address (local development).
+    pub public_url: Option<String>,
+    /// `None`: secure exactly when the public URL is `https`.
+    pub secure_cookies: Option<bool>,
+    pub jwt: JwtSettings,
+    pub sessions: SessionSettings,
+    pub passwords: PasswordPolicy,
+    pub throttle: ThrottleSettings,
+    pub maintenance: MaintenanceSettings,
+    /// Take the client IP from the last `X-Forwarded-For` hop. Only behind a
+    /// proxy that sets it; otherwise clients could pick their own IP.
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it gets a 503.
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtKeySpec {
+    pub kid: String,
+    pub secret: SecretSlice<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    /// Signing key first, then keys still accepted for verification.
+    /// `None`: a key generated once into the data directory.
+    pub keys: Option<Vec<JwtKeySpec>>,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Lifetime of a session and of its refresh tokens.
+    pub refresh_ttl: Duration,
+    /// How long a just-retired refresh token may still be exchanged for its
+    /// successor (a second tab refreshing at the same moment).
+    pub refresh_grace: Duration,
+    /// How recent a sign-in must be for sensitive actions without re-entering
+    /// the password.
+    pub reauth_window: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordPolicy {
+    pub min_chars: usize,
+    pub max_chars: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleSettings {
+    /// Failures per account before backoff starts.
+    pub account_max_failures: u32,
+    /// Failures per client IP before backoff starts.
+    pub ip_max_failures: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A counter whose last failure is older than this starts again.
+    pub failure_window: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct MaintenanceSettings {
+    pub sweep_interval: Duration,
+    pub audit_retention: Duration,
+    /// How long revoked sessions are kept (for "your session ended" answers
+    /// and investigations) before the sweep deletes them.
+    pub revoked_retention: Duration,
+}
+
+impl Settings {
+    /// Reads `.env` if present (without overriding the environment), then the
+    /// environment.
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let _ = dotenvy::dotenv();
+        let mut leptos = leptos::config::get_configuration(None)
+            .map_err(|e| ConfigError::Leptos(e.to_string()))?
+            .leptos_options;
+        if leptos.output_name.is_empty() {
+            // Built by plain cargo (tests) rather than cargo-leptos.
+            leptos.output_name = env!("CARGO_PKG_NAME").into();
+        }
+        Settings::from_lookup(|key| std::env::var(key).ok(), leptos)
+    }
+
+    /// Builds settings from any key lookup; tests pass a map.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        leptos: LeptosOptions,
+    ) -> Result<Settings, ConfigError> {
+        let vars = Vars(&lookup);
+        let data_dir = PathBuf::from(vars.string("PORTCULLIS_DATA_DIR", "./data"));
+        let database_url = match vars.get("DATABASE_URL") {
+            Some(url) => {
+                if super::db::Engine::of_url(&url).is_none() {
+                    return Err(invalid(
+                        "DATABASE_URL",
+                        "must start with sqlite: or postgres://",
+                    ));
+                }
+                url
+            }
+            None => format!("sqlite://{}/portcullis.db", data_dir.display()),
+        };
+        let public_url = match vars.get("PORTCULLIS_PUBLIC_URL") {
+            Some(url) => Some(parse_origin(&url)?),
+            None => None,
+        };
+        let passwords = PasswordPolicy {
+            min_chars: vars.number("PORTCULLIS_PASSWORD_MIN_LENGTH", 12)?,
+            max_chars: vars.number("PORTCULLIS_PASSWORD_MAX_LENGTH", 128)?,
+        };
+        if passwords.min_chars < 8 {
+            return Err(invalid(
+                "PORTCULLIS_PASSWORD_MIN_LENGTH",
+                "must be at least 8",
+            ));
+        }
+        if passwords.max_chars < passwords.min_chars.max(64) || passwords.max_chars > 1024 {
+            return Err(invalid(
+                "PORTCULLIS_PASSWORD_MAX_LENGTH",
+                "must be between 64 (and the minimum) and 1024",
+            ));
+        }
+        let jwt = JwtSettings {
+            keys: vars
+                .get("PORTCULLIS_JWT_KEYS")
+                .map(|v| parse_jwt_keys(&v))
+                .transpose()?,
+            issuer: vars.string("PORTCULLIS_JWT_ISSUER", "portcullis"),
+            audience: vars.string("PORTCULLIS_JWT_AUDIENCE", "portcullis"),
+            access_ttl: vars.duration("PORTCULLIS_ACCESS_TOKEN_TTL", "15m")?,
+            leeway: vars.duration("PORTCULLIS_JWT_LEEWAY", "5s")?,
+        };
+        let sessions = SessionSettings {
+            refresh_ttl: vars.duration("PORTCULLIS_REFRESH_TOKEN_TTL", "30d")?,
+            refresh_grace: vars.duration("PORTCULLIS_REFRESH_GRACE", "10s")?,
+            reauth_window: vars.duration("PORTCULLIS_REAUTH_WINDOW", "10m")?,
+        };
+        if jwt.access_ttl.is_zero() || jwt.access_ttl >= sessions.refresh_ttl {
+            return Err(invalid(
+                "PORTCULLIS_ACCESS_TOKEN_TTL",
+                "must be positive and shorter than PORTCULLIS_REFRESH_TOKEN_TTL",
+            ));
+        }
+        if jwt.leeway > Duration::from_secs(300) {
+            return Err(invalid(
+                "PORTCULLIS_JWT_LEEWAY",
+                "must be at most 5 minutes",
+            ));
+        }
+        if sessions.refresh_grace > Duration::from_secs(120) {
+            return Err(invalid(
+                "PORTCULLIS_REFRESH_GRACE",
+                "must be at most 2 minutes",
+            ));
+        }
+        let throttle = ThrottleSettings {
+            account_max_failures: vars.number("PORTCULLIS_LOGIN_MAX_FAILURES", 5)?,
+            ip_max_failures: vars.number("PORTCULLIS_LOGIN_IP_MAX_FAILURES", 50)?,
+            base_delay: vars.duration("PORTCULLIS_LOGIN_BACKOFF_BASE", "1s")?,
+            max_delay: vars.duration("PORTCULLIS_LOGIN_BACKOFF_MAX", "15m")?,
+            failure_window: vars.duration("PORTCULLIS_LOGIN_FAILURE_WINDOW", "1h")?,
+        };
+        if throttle.account_max_failures == 0 || throttle.ip_max_failures == 0 {
+            return Err(invalid(
+                "PORTCULLIS_LOGIN_MAX_FAILURES",
+                "limits must be at least 1",
+            ));
+        }
+        let maintenance = MaintenanceSettings {
+            sweep_interval: vars.duration("PORTCULLIS_SWEEP_INTERVAL", "1h")?,
+            audit_retention: vars.duration("PORTCULLIS_AUDIT_RETENTION", "90d")?,
+            revoked_retention: vars.duration("PORTCULLIS_REVOKED_SESSION_RETENTION", "7d")?,
+        };
+        if maintenance.sweep_interval.is_zero() {
+            return Err(invalid("PORTCULLIS_SWEEP_INTERVAL", "must be positive"));
+        }
+        Ok(Settings {
+            leptos,
+            data_dir,
+            database: DatabaseSettings {
+                url: database_url,
+                max_connections: vars.number("PORTCULLIS_DB_MAX_CONNECTIONS", 10)?,
+                acquire_timeout: vars.duration("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "3s")?,
+            },
+            public_url,
+            secure_cookies: vars
+                .get("PORTCULLIS_SECURE_COOKIES")
+                .map(|v| parse_bool("PORTCULLIS_SECURE_COOKIES", &v))
+                .transpose()?,
+            jwt,
+            sessions,
+            passwords,
+            throttle,
+            maintenance,
+            trust_forwarded_for: vars
+                .get("PORTCULLIS_TRUST_FORWARDED_FOR")
+                .map(|v| parse_bool("PORTCULLIS_TRUST_FORWARDED_FOR", &v))
+                .transpose()?
+                .unwrap_or(false),
+        })
+    }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        (self.0)(key)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn string(&self, key: &str, default: &str) -> String {
+        self.get(key).unwrap_or_else(|| default.to_string())
+    }
+
+    fn duration(&self, key: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        let raw = self.string(key, default);
+        humantime::parse_duration(&raw)
+            .map_err(|e| invalid(key, format!("{e}; use a duration such as 15m, 10s or 30d")))
+    }
+
+    fn number<T: std::str::FromStr>(
+        &self,
+        key: &'static str,
+        default: T,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            Some(raw) => raw
+                .parse()
+                .map_err(|_| invalid(key, "must be a whole number")),
+            None => Ok(default),
+        }
+    }
+}
+
+fn parse_bool(key: &'static str, raw: &str) -> Result<bool, ConfigError> {
+    match raw.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(invalid(key, "must be true or false")),
+    }
+}
+
+/// Accepts `scheme://host[:port]` with an optional trailing slash, and
+/// returns the bare origin.
+fn parse_origin(raw: &str) -> Result<String, ConfigError> {
+    const KEY: &str = "PORTCULLIS_PUBLIC_URL";
+    let trimmed = raw.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| invalid(KEY, "must start with https:// or http://"))?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(invalid(
+            KEY,
+            "must be an origin like https://auth.example.com, without a path",
+        ));
+    }
+    Ok(trimmed.to_ascii_lowercase())
+}
+
+/// `kid:base64secret[,kid:base64secret…]`; the first key signs.
+pub(crate) fn parse_jwt_keys(raw: &str) -> Result<Vec<JwtKeySpec>, ConfigError> {
+    const KEY: &str = "PORTCULLIS_JWT_KEYS";
+    let mut keys = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (kid, secret) = entry
+            .split_once(':')
+            .ok_or_else(|| invalid(KEY, "each key must be written kid:base64secret"))?;
+        let kid = kid.trim();
+        if kid.is_empty()
+            || kid.len() > 64
+            || !kid
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(
+                KEY,
+                "a key id must be 1-64 characters of A-Z, a-z, 0-9, - _ .",
+            ));
+        }
+        let secret = STANDARD.decode(secret.trim()).map_err(|_| {
+            invalid(
+                KEY,
+                format!("the secret of key {kid:?} is not valid base64"),
+            )
+        })?;
+        if secret.len() < 32 {
+            return Err(invalid(
+                KEY,
+                format!("the secret of key {kid:?} must be at least 32 bytes"),
+            ));
+        }
+        if keys.iter().any(|k: &JwtKeySpec| k.kid == kid) {
+            return Err(invalid(KEY, format!("key id {kid:?} appears twice")));
+        }
+        keys.push(JwtKeySpec {
+            kid: kid.to_string(),
+            secret: secret.into(),
+        });
+    }
+    if keys.is_empty() {
+        return Err(invalid(KEY, "lists no key"));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(
+            |k| map.get(k).cloned(),
+            LeptosOptions::builder().output_name("portcullis").build(),
+        )
+    }
+
+    #[test]
+    fn defaults_make_a_plain_start_work() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(s.database.url, "sqlite://./data/portcullis.db");
+        assert_eq!(s.jwt.access_ttl, Duration::from_secs(15 * 60));
+        assert_eq!(s.sessions.refresh_ttl, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(s.sessions.refresh_grace, Duration::from_secs(10));
+        assert_eq!((s.passwords.min_chars, s.passwords.max_chars), (12, 128));
+        assert!(s.jwt.keys.is_none() && s.public_url.is_none() && s.secure_cookies.is_none());
+    }
+
+    #[test]
+    fn data_dir_moves_the_default_database() {
+        let s = settings(&[("PORTCULLIS_DATA_DIR", "/var/lib/portcullis")]).unwrap();
+        assert_eq!(s.database.url, "sqlite:///var/lib/portcullis/portcullis.db");
+    }
+
+    #[test]
+    fn jwt_keys_parse_in_order_and_never_echo_the_secret() {
+        let secret = STANDARD.encode([7u8; 32]);
+        let s = settings(&[(
+            "PORTCULLIS_JWT_KEYS",
+            &format!("new:{secret}, old:{secret}"),
+        )])
+        .unwrap();
+        let kids: Vec<_> = s.jwt.keys.unwrap().into_iter().map(|k| k.kid).collect();
+        assert_eq!(kids, ["new", "old"]);
+
+        let short = STANDARD.encode([7u8; 16]);
+        let err = settings(&[("PORTCULLIS_JWT_KEYS", &format!("k:{short}"))])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("at least 32 bytes") && !err.contains(&short),
+            "{err}"
+        );
+        for bad in [
+            "nokid",
+            "k:not base64!",
+            ":AAAA",
+            &format!("a:{secret},a:{secret}"),
+        ] {
+            assert!(settings(&[("PORTCULLIS_JWT_KEYS", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let cases = [
+            ("PORTCULLIS_ACCESS_TOKEN_TTL", "soon"),
+            ("PORTCULLIS_ACCESS_TOKEN_TTL", "60d"),
+            ("PORTCULLIS_PASSWORD_MIN_LENGTH", "4"),
+            ("PORTCULLIS_PASSWORD_MAX_LENGTH", "5000"),
+            ("PORTCULLIS_SECURE_COOKIES", "maybe"),
+            ("PORTCULLIS_PUBLIC_URL", "auth.example.com"),
+            ("PORTCULLIS_PUBLIC_URL", "https://auth.example.com/path"),
+            ("DATABASE_URL", "mysql://localhost/db"),
+            ("PORTCULLIS_REFRESH_GRACE", "1h"),
+        ];
+        for (key, value) in cases {
+            let err = settings(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn public_url_is_reduced_to_its_origin() {
+        let s = settings(&[("PORTCULLIS_PUBLIC_URL", "https://Auth.Example.com/")]).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://auth.example.com"));
+    }
+}

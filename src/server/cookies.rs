@@ -1,0 +1,125 @@
+//! The session cookies: the one place that names, sets, reads and clears them.
+//!
+//! Both are `HttpOnly` (no script can read a token), `SameSite=Lax` (not sent
+//! on cross-site subrequests or POSTs; still sent when following a link here)
+//! and `Path=/`. Outside local development they are `Secure` and use the
+//! `__Host-` prefix, which the browser enforces: Secure, no Domain, Path=/, so
+//! no subdomain can plant or shadow them.
+
+use tower_cookies::{
+    Cookie, Cookies,
+    cookie::{
+        SameSite,
+        time::{Duration as CookieDuration, OffsetDateTime},
+    },
+};
+
+use super::{service::Issued, time::Timestamp};
+
+/// Longest cookie value we look at; ours are well under 1 KiB.
+const MAX_TOKEN_LEN: usize = 4096;
+
+#[derive(Clone, Debug)]
+pub struct SessionCookies {
+    secure: bool,
+    access_name: &'static str,
+    refresh_name: &'static str,
+}
+
+/// The raw tokens a request carried in cookies.
+#[derive(Clone, Debug, Default)]
+pub struct CookieCredentials {
+    pub access: Option<String>,
+    pub refresh: Option<String>,
+}
+
+impl CookieCredentials {
+    pub fn is_empty(&self) -> bool {
+        self.access.is_none() && self.refresh.is_none()
+    }
+}
+
+impl SessionCookies {
+    pub fn new(secure: bool) -> Self {
+        if secure {
+            SessionCookies {
+                secure,
+                access_name: "__Host-portcullis_access",
+                refresh_name: "__Host-portcullis_refresh",
+            }
+        } else {
+            SessionCookies {
+                secure,
+                access_name: "portcullis_access",
+                refresh_name: "portcullis_refresh",
+            }
+        }
+    }
+
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    pub fn access_name(&self) -> &'static str {
+        self.access_name
+    }
+
+    pub fn refresh_name(&self) -> &'static str {
+        self.refresh_name
+    }
+
+    pub fn read(&self, cookies: &Cookies) -> CookieCredentials {
+        let value = |name: &str| {
+            cookies
+                .get(name)
+                .map(|c| c.value().to_string())
+                .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
+        };
+        CookieCredentials {
+            access: value(self.access_name),
+            refresh: value(self.refresh_name),
+        }
+    }
+
+    /// Sets both cookies. Each expires with its token, so the browser stops
+    /// sending an access token the moment it is useless.
+    pub fn set(&self, cookies: &Cookies, issued: &Issued) {
+        let now = Timestamp::now();
+        cookies.add(self.build(
+            self.access_name,
+            issued.access_token.clone(),
+            now.until(issued.access_expires_at),
+        ));
+        cookies.add(self.build(
+            self.refresh_name,
+            issued.refresh_token.expose().to_string(),
+            now.until(issued.refresh_expires_at),
+        ));
+    }
+
+    /// Expires both cookies: empty value, `Max-Age=0` and an `Expires` in 1970.
+    pub fn clear(&self, cookies: &Cookies) {
+        for name in [self.access_name, self.refresh_name] {
+            let mut cookie = self.build(name, String::new(), std::time::Duration::ZERO);
+            cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
+            cookies.add(cookie);
+        }
+    }
+
+    fn build(
+        &self,
+        name: &'static str,
+        value: String,
+        max_age: std::time::Duration,
+    ) -> Cookie<'static> {
+        Cookie::build((name, value))
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .max_age(CookieDuration::seconds(
+                i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+            ))
+            .build()
+    }
+}

@@ -1,0 +1,53 @@
+use anyhow::Context;
+
+use super::{EventRecord, NewEvent, Store, UserId, on_pool};
+
+impl Store {
+    pub async fn record_event(&self, event: &NewEvent<'_>) -> anyhow::Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO auth_events (occurred_at, kind, user_id, session_id, ip, user_agent, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.now)
+        .bind(event.kind.as_str())
+        .bind(event.user_id)
+        .bind(event.session_id)
+        .bind(event.ip)
+        .bind(event.user_agent)
+        .bind(event.detail)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .map(drop)
+        .context("Failed to record an audit event")
+    }
+
+    /// The user's most recent events, newest first.
+    pub async fn recent_events(
+        &self,
+        user_id: UserId,
+        limit: i64,
+    ) -> anyhow::Result<Vec<EventRecord>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT occurred_at, kind, session_id, ip, user_agent, detail FROM auth_events \
+             WHERE user_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)
+        .context("Failed to read recent events")
+    }
+
+    /// Every event of a kind, oldest first; for tests and investigations.
+    pub async fn events_of_kind(&self, kind: &str) -> anyhow::Result<Vec<EventRecord>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT occurred_at, kind, session_id, ip, user_agent, detail FROM auth_events \
+             WHERE kind = $1 ORDER BY id",
+        )
+        .bind(kind)
+        .fetch_all(pool)
+        .await)
+        .context("Failed to read events")
+    }
+}

@@ -1,0 +1,212 @@
+//! Storage: every SQL statement Portcullis runs.
+//!
+//! One [`Store`] works on SQLite or PostgreSQL. Each query is written once in
+//! SQL both engines accept (`$n` placeholders, `RETURNING`, `ON CONFLICT`), and
+//! [`on_pool!`] runs it on whichever pool is configured. The column types
+//! differ per engine (see `migrations/`), the Rust types do not: [`Timestamp`]
+//! and [`uuid::Uuid`] encode natively on both. Everything above this module is
+//! engine-agnostic.
+//!
+//! State changes that must not race (refresh rotation, throttle counters) are
+//! single conditional statements or transactions that start with a write, so
+//! they are safe across instances without read-then-write windows.
+
+mod events;
+mod models;
+pub mod sessions;
+mod throttle;
+mod users;
+
+pub use models::*;
+
+use anyhow::Context;
+use sqlx::{
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use std::{path::Path, str::FromStr, time::Duration};
+
+use super::{config::DatabaseSettings, time::Timestamp};
+
+/// Runs `$body` with `$pool` bound to the concrete pool. The body is compiled
+/// once per engine, so one text serves both.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::server::db::Pool::Sqlite($pool) => $body,
+            $crate::server::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Which engine a database URL selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of_url(url: &str) -> Option<Engine> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Engine::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) pool: Pool,
+}
+
+impl Store {
+    /// Opens the pool lazily: the first query connects, so an instance starts
+    /// (and reports not-ready) while its database is down, and recovers by
+    /// itself when it comes back.
+    pub fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<Store> {
+        let url = settings.url.as_str();
+        let pool = match Engine::of_url(url) {
+            Some(Engine::Postgres) => {
+                let options = PgConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?
+                    .application_name("portcullis");
+                Pool::Postgres(
+                    PgPoolOptions::new()
+                        .max_connections(settings.max_connections)
+                        .min_connections(0)
+                        .acquire_timeout(settings.acquire_timeout)
+                        .idle_timeout(Some(Duration::from_secs(300)))
+                        .connect_lazy_with(options),
+                )
+            }
+            Some(Engine::Sqlite) => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid SQLite URL")?
+                    .create_if_missing(true)
+                    .foreign_keys(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // A logout that answered 200 must survive a crash of the
+                    // process and of the machine: fsync every commit.
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(settings.acquire_timeout);
+                Pool::Sqlite(
+                    SqlitePoolOptions::new()
+                        .max_connections(settings.max_connections)
+                        .acquire_timeout(settings.acquire_timeout)
+                        .connect_lazy_with(options),
+                )
+            }
+            None => anyhow::bail!("DATABASE_URL must start with sqlite: or postgres://"),
+        };
+        Ok(Store { pool })
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self.pool {
+            Pool::Sqlite(_) => Engine::Sqlite,
+            Pool::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies the engine's migrations from `migrations/<engine>/`.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+        }
+        .context("Failed to apply database migrations")
+    }
+
+    /// Cheap round trip for the readiness probe.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+            .context("Failed to reach the database")
+    }
+
+    /// Closes the pool; later queries fail with `PoolClosed`.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+
+    /// Deletes what no one needs any more: expired sessions, sessions revoked
+    /// before `revoked_before`, events before `events_before` and stale
+    /// throttle counters. Refresh tokens go with their sessions.
+    pub async fn sweep(
+        &self,
+        now: Timestamp,
+        revoked_before: Timestamp,
+        events_before: Timestamp,
+        throttle_before: Timestamp,
+    ) -> anyhow::Result<SweepReport> {
+        on_pool!(self, pool => async {
+            let sessions = sqlx::query(
+                "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $2",
+            )
+            .bind(now)
+            .bind(revoked_before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let events = sqlx::query("DELETE FROM auth_events WHERE occurred_at < $1")
+                .bind(events_before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let throttles = sqlx::query(
+                "DELETE FROM login_throttle WHERE last_failure_at < $1 \
+                 AND (locked_until IS NULL OR locked_until < $2)",
+            )
+            .bind(throttle_before)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok::<_, sqlx::Error>(SweepReport { sessions, events, throttles })
+        }.await)
+        .context("Failed to sweep expired records")
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub sessions: u64,
+    pub events: u64,
+    pub throttles: u64,
+}
+
+/// Makes sure the directory that will hold a SQLite file exists.
+pub fn ensure_sqlite_parent(url: &str) -> anyhow::Result<()> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("Failed to create the directory {}", parent.display()))?;
+    }
+    Ok(())
+}

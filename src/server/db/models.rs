@@ -1,0 +1,195 @@
+//! Rows as they come out of the database. Server-only: some hold secrets
+//! (password hashes, rotation keys), and none is ever sent to a client.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+use crate::server::time::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct UserId(pub Uuid);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(transparent)]
+#[serde(transparent)]
+pub struct SessionId(pub Uuid);
+
+impl UserId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl SessionId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A user with the password hash: deliberately neither `Serialize` nor
+/// printable with `{:?}` beyond its id.
+#[derive(Clone, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub email: String,
+    pub password_hash: String,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct NewUser<'a> {
+    pub id: UserId,
+    pub email: &'a str,
+    pub email_normalized: &'a str,
+    pub password_hash: &'a str,
+    pub now: Timestamp,
+}
+
+pub struct NewSession<'a> {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub rotation_key: &'a [u8],
+    pub first_token_hash: &'a [u8],
+    pub now: Timestamp,
+    pub expires_at: Timestamp,
+    pub user_agent: Option<&'a str>,
+    pub ip: Option<&'a str>,
+}
+
+/// The identity behind a live access token: what the per-request revocation
+/// check returns.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ActiveSession {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub email: String,
+    pub authenticated_at: Timestamp,
+}
+
+/// A refresh token's row joined with its session.
+#[derive(Clone, sqlx::FromRow)]
+pub struct RefreshTokenRecord {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub email: String,
+    pub generation: i64,
+    pub retired_at: Option<Timestamp>,
+    pub rotation_key: Vec<u8>,
+    pub authenticated_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl fmt::Debug for RefreshTokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshTokenRecord")
+            .field("session_id", &self.session_id)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session as listed to its owner.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// Why a session ended; stored in `sessions.revoked_reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevokeReason {
+    Logout,
+    LogoutOthers,
+    LogoutEverywhere,
+    PasswordChanged,
+    RevokedByUser,
+    RefreshTokenReuse,
+    Admin,
+}
+
+impl RevokeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevokeReason::Logout => "logout",
+            RevokeReason::LogoutOthers => "logout_others",
+            RevokeReason::LogoutEverywhere => "logout_everywhere",
+            RevokeReason::PasswordChanged => "password_changed",
+            RevokeReason::RevokedByUser => "revoked_by_user",
+            RevokeReason::RefreshTokenReuse => "refresh_token_reuse",
+            RevokeReason::Admin => "admin",
+        }
+    }
+}
+
+/// An audit event kind; stored in `auth_events.kind`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Registered,
+    LoginSucceeded,
+    LoginFailed,
+    Logout,
+    TokenRefreshed,
+    RefreshTokenReuseDetected,
+    PasswordChanged,
+    SessionRevoked,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Registered => "registered",
+            EventKind::LoginSucceeded => "login_succeeded",
+            EventKind::LoginFailed => "login_failed",
+            EventKind::Logout => "logout",
+            EventKind::TokenRefreshed => "token_refreshed",
+            EventKind::RefreshTokenReuseDetected => "refresh_token_reuse_detected",
+            EventKind::PasswordChanged => "password_changed",
+            EventKind::SessionRevoked => "session_revoked",
+        }
+    }
+}
+
+pub struct NewEvent<'a> {
+    pub kind: EventKind,
+    pub user_id: Option<UserId>,
+    pub session_id: Option<SessionId>,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub now: Timestamp,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct EventRecord {
+    pub occurred_at: Timestamp,
+    pub kind: String,
+    pub session_id: Option<SessionId>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub detail: Option<String>,
+}

@@ -1,0 +1,340 @@
+use anyhow::Context;
+use uuid::Uuid;
+
+use super::{
+    ActiveSession, NewSession, RefreshTokenRecord, RevokeReason, SessionId, SessionRecord, Store,
+    UserId, on_pool,
+};
+use crate::server::time::Timestamp;
+
+/// One step of a refresh-token chain.
+pub struct Rotation<'a> {
+    pub session_id: SessionId,
+    pub old_hash: &'a [u8],
+    pub new_hash: &'a [u8],
+    pub new_generation: i64,
+    pub now: Timestamp,
+    pub ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// A password change: new hash, other sessions ended, and the current
+/// session's refresh token replaced.
+pub struct PasswordChange<'a> {
+    pub user_id: UserId,
+    pub current_session: SessionId,
+    pub new_password_hash: &'a str,
+    pub new_token_hash: &'a [u8],
+    pub now: Timestamp,
+}
+
+impl Store {
+    /// Creates a session with its first refresh token, atomically.
+    pub async fn create_session(&self, session: &NewSession<'_>) -> anyhow::Result<()> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, rotation_key, created_at, last_used_at, \
+                 authenticated_at, expires_at, user_agent, ip) \
+                 VALUES ($1, $2, $3, $4, $4, $4, $5, $6, $7)",
+            )
+            .bind(session.id)
+            .bind(session.user_id)
+            .bind(session.rotation_key)
+            .bind(session.now)
+            .bind(session.expires_at)
+            .bind(session.user_agent)
+            .bind(session.ip)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) \
+                 VALUES ($1, $2, 0, $3)",
+            )
+            .bind(session.first_token_hash)
+            .bind(session.id)
+            .bind(session.now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        }.await)
+        .context("Failed to create a session")
+    }
+
+    /// The per-request revocation check: the session named by an access token,
+    /// if it still belongs to that user, is not revoked and has not expired.
+    /// One primary-key lookup joined to the user row the caller needs anyway.
+    pub async fn active_session(
+        &self,
+        session_id: SessionId,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<ActiveSession>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT s.id AS session_id, s.user_id, u.email, s.authenticated_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to check a session")
+    }
+
+    pub async fn find_refresh_token(
+        &self,
+        hash: &[u8],
+    ) -> anyhow::Result<Option<RefreshTokenRecord>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT t.session_id, s.user_id, u.email, t.generation, t.retired_at, s.rotation_key, \
+             s.authenticated_at, s.expires_at, s.revoked_at \
+             FROM refresh_tokens t \
+             JOIN sessions s ON s.id = t.session_id \
+             JOIN users u ON u.id = s.user_id \
+             WHERE t.token_hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to look up a refresh token")
+    }
+
+    /// Retires `old_hash` and records `new_hash` as its successor, if and only
+    /// if `old_hash` is still live and its session not revoked. `Ok(false)`
+    /// means another request rotated it first.
+    ///
+    /// The retiring `UPDATE … WHERE retired_at IS NULL` is the first statement:
+    /// on PostgreSQL concurrent callers queue on its row lock and re-check the
+    /// condition; on SQLite it takes the write lock. Either way exactly one
+    /// caller wins, on any number of instances.
+    pub async fn rotate_refresh_token(&self, rotation: &Rotation<'_>) -> anyhow::Result<bool> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let retired = sqlx::query(
+                "UPDATE refresh_tokens SET retired_at = $2 \
+                 WHERE token_hash = $1 AND retired_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = $3 AND s.revoked_at IS NULL)",
+            )
+            .bind(rotation.old_hash)
+            .bind(rotation.now)
+            .bind(rotation.session_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if retired != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(rotation.new_hash)
+            .bind(rotation.session_id)
+            .bind(rotation.new_generation)
+            .bind(rotation.now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE sessions SET last_used_at = $2, ip = COALESCE($3, ip), \
+                 user_agent = COALESCE($4, user_agent) WHERE id = $1",
+            )
+            .bind(rotation.session_id)
+            .bind(rotation.now)
+            .bind(rotation.ip)
+            .bind(rotation.user_agent)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await.map(|()| true)
+        }.await)
+        .context("Failed to rotate a refresh token")
+    }
+
+    /// Ends one session. `Ok(false)` if it was already ended or never existed.
+    pub async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: RevokeReason,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+             WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(reason.as_str())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .map(|rows| rows == 1)
+        .context("Failed to revoke a session")
+    }
+
+    /// Ends one session of `user_id`, and only of that user: someone else's
+    /// session id is indistinguishable from an unknown one.
+    pub async fn revoke_session_of_user(
+        &self,
+        user_id: UserId,
+        id: SessionId,
+        reason: RevokeReason,
+        now: Timestamp,
+    ) -> anyhow::Result<bool> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+             WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3",
+        )
+        .bind(id)
+        .bind(user_id)
+        .bind(now)
+        .bind(reason.as_str())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .map(|rows| rows == 1)
+        .context("Failed to revoke a session of a user")
+    }
+
+    /// Ends every live session of `user_id` except `keep`; returns how many.
+    pub async fn revoke_user_sessions(
+        &self,
+        user_id: UserId,
+        keep: Option<SessionId>,
+        reason: RevokeReason,
+        now: Timestamp,
+    ) -> anyhow::Result<u64> {
+        // The nil UUID is never a session id, so it stands for "keep none".
+        let keep = keep.unwrap_or(SessionId(Uuid::nil()));
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+             WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(keep)
+        .bind(now)
+        .bind(reason.as_str())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .context("Failed to revoke the sessions of a user")
+    }
+
+    /// The user's live sessions, most recently used first.
+    pub async fn list_active_sessions(
+        &self,
+        user_id: UserId,
+        now: Timestamp,
+    ) -> anyhow::Result<Vec<SessionRecord>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY last_used_at DESC, created_at DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(pool)
+        .await)
+        .context("Failed to list sessions")
+    }
+
+    /// Records that the password was just proven on this device.
+    pub async fn mark_reauthenticated(&self, id: SessionId, now: Timestamp) -> anyhow::Result<()> {
+        on_pool!(self, pool => sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map(drop)
+        .context("Failed to record a re-authentication")
+    }
+
+    /// Applies a password change in one transaction and returns the current
+    /// session's expiry. `Ok(None)` if that session was revoked meanwhile
+    /// (then nothing changes).
+    pub async fn change_password(
+        &self,
+        change: &PasswordChange<'_>,
+    ) -> anyhow::Result<Option<Timestamp>> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            // First statement writes, and fails the whole change if the
+            // session asking for it has just been ended.
+            let expires_at: Option<Timestamp> = sqlx::query_scalar(
+                "UPDATE sessions SET authenticated_at = $3, last_used_at = $3 \
+                 WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING expires_at",
+            )
+            .bind(change.current_session)
+            .bind(change.user_id)
+            .bind(change.now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if expires_at.is_none() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+                .bind(change.user_id)
+                .bind(change.new_password_hash)
+                .bind(change.now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+                 WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
+            )
+            .bind(change.user_id)
+            .bind(change.current_session)
+            .bind(change.now)
+            .bind(RevokeReason::PasswordChanged.as_str())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET retired_at = $2 WHERE session_id = $1 AND retired_at IS NULL",
+            )
+            .bind(change.current_session)
+            .bind(change.now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) \
+                 SELECT $1, $2, COALESCE(MAX(generation), -1) + 1, $3 FROM refresh_tokens WHERE session_id = $2",
+            )
+            .bind(change.new_token_hash)
+            .bind(change.current_session)
+            .bind(change.now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await.map(|()| expires_at)
+        }.await)
+        .context("Failed to change a password")
+    }
+
+    /// Number of live refresh tokens of a session (0 or 1 unless something is
+    /// wrong); for tests of the rotation invariant.
+    pub async fn live_refresh_tokens(&self, session_id: SessionId) -> anyhow::Result<i64> {
+        on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = $1 AND retired_at IS NULL",
+        )
+        .bind(session_id)
+        .fetch_one(pool)
+        .await)
+        .context("Failed to count live refresh tokens")
+    }
+
+    /// Whether a session is revoked, with its reason; `None` if unknown.
+    pub async fn session_revocation(
+        &self,
+        id: SessionId,
+    ) -> anyhow::Result<Option<(Option<Timestamp>, Option<String>)>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to read a session's revocation")
+    }
+}

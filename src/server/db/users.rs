@@ -1,0 +1,97 @@
+use anyhow::Context;
+
+use super::{NewUser, Store, UserId, UserRecord, on_pool};
+use crate::server::time::Timestamp;
+
+impl Store {
+    /// Inserts a user; `Ok(false)` when the normalized email is taken.
+    pub async fn insert_user(&self, user: &NewUser<'_>) -> anyhow::Result<bool> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO users (id, email, email_normalized, password_hash, created_at, password_changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_normalized) DO NOTHING",
+        )
+        .bind(user.id)
+        .bind(user.email)
+        .bind(user.email_normalized)
+        .bind(user.password_hash)
+        .bind(user.now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .map(|rows| rows == 1)
+        .context("Failed to insert a user")
+    }
+
+    pub async fn find_user_by_email(
+        &self,
+        email_normalized: &str,
+    ) -> anyhow::Result<Option<UserRecord>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, email, password_hash FROM users WHERE email_normalized = $1",
+        )
+        .bind(email_normalized)
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to look up a user by email")
+    }
+
+    pub async fn find_user(&self, id: UserId) -> anyhow::Result<Option<UserRecord>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, email, password_hash FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to look up a user by id")
+    }
+
+    /// Replaces the stored hash without ending any session: used to upgrade a
+    /// hash made with older parameters after a successful login.
+    pub async fn upgrade_password_hash(
+        &self,
+        id: UserId,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> anyhow::Result<()> {
+        // Conditional on the old hash, so a concurrent password change wins.
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+        )
+        .bind(id)
+        .bind(old_hash)
+        .bind(new_hash)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .map(drop)
+        .context("Failed to upgrade a password hash")
+    }
+
+    /// Deletes a user and, by cascade, their sessions and refresh tokens.
+    pub async fn delete_user(&self, id: UserId) -> anyhow::Result<bool> {
+        on_pool!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
+        .map(|rows| rows == 1)
+        .context("Failed to delete a user")
+    }
+
+    /// Number of users; for tests and operations.
+    pub async fn count_users(&self) -> anyhow::Result<i64> {
+        on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(pool)
+            .await)
+        .context("Failed to count users")
+    }
+
+    #[doc(hidden)]
+    pub async fn password_changed_at(&self, id: UserId) -> anyhow::Result<Option<Timestamp>> {
+        on_pool!(self, pool => sqlx::query_scalar("SELECT password_changed_at FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await)
+        .context("Failed to read password_changed_at")
+    }
+}

@@ -1,0 +1,200 @@
+//! Server-side errors and their one mapping to the wire.
+//!
+//! [`AuthError`] variants are the failures a caller can act on, plus
+//! `Unavailable` and `Unexpected` for faults. [`AuthError::to_app_error`] is
+//! the only place that decides what a client is told; the full cause chain is
+//! logged there, once, inside the request's span.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use std::time::Duration;
+
+use super::{passwords::PasswordProblem, tokens::TokenError};
+use crate::auth::{AppError, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    #[error("email already registered")]
+    EmailTaken,
+    #[error("password refused ({field}): {problem}")]
+    PasswordRefused {
+        field: &'static str,
+        problem: PasswordProblem,
+    },
+    #[error("new password equals the current one")]
+    SamePassword,
+    #[error("current password is wrong")]
+    WrongCurrentPassword,
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error("session has ended")]
+    SessionEnded,
+    /// A just-retired refresh token whose successor cannot be adopted (it was
+    /// replaced by a password change). Not theft, and not worth a logout.
+    #[error("refresh token was superseded")]
+    RefreshSuperseded,
+    #[error("invalid token: {0}")]
+    InvalidToken(TokenError),
+    #[error("fresh authentication required")]
+    ReauthRequired,
+    #[error("not found")]
+    NotFound,
+    #[error("throttled for {retry_after:?}")]
+    Throttled { retry_after: Duration },
+    #[error("database unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error(transparent)]
+    Unexpected(anyhow::Error),
+}
+
+impl From<anyhow::Error> for AuthError {
+    /// Storage errors that mean "the database is not there right now" become
+    /// `Unavailable` (503, retryable); everything else is a real fault.
+    fn from(error: anyhow::Error) -> Self {
+        let unavailable = error.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<sqlx::Error>(),
+                Some(
+                    sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::Io(_)
+                        | sqlx::Error::Tls(_)
+                        | sqlx::Error::WorkerCrashed
+                )
+            )
+        });
+        if unavailable {
+            AuthError::Unavailable(error)
+        } else {
+            AuthError::Unexpected(error)
+        }
+    }
+}
+
+impl AuthError {
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        AuthError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub fn password(field: &'static str, problem: PasswordProblem) -> Self {
+        AuthError::PasswordRefused { field, problem }
+    }
+
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, AuthError::Unavailable(_))
+    }
+
+    /// What the client is told. Logs faults with their full chain.
+    pub fn to_app_error(&self) -> AppError {
+        use ErrorCode as C;
+        match self {
+            AuthError::Invalid { field, message } => {
+                AppError::new(C::InvalidInput, message).on_field(*field)
+            }
+            AuthError::InvalidCredentials => {
+                AppError::new(C::InvalidCredentials, "Incorrect email or password.")
+            }
+            AuthError::EmailTaken => AppError::new(
+                C::EmailTaken,
+                "An account with this email already exists. Sign in instead.",
+            )
+            .on_field("email"),
+            AuthError::PasswordRefused { field, problem } => {
+                let code = match problem {
+                    PasswordProblem::Mismatch => C::PasswordMismatch,
+                    PasswordProblem::Weak(_) => C::WeakPassword,
+                    _ => C::InvalidInput,
+                };
+                AppError::new(code, problem.to_string()).on_field(*field)
+            }
+            AuthError::SamePassword => AppError::new(
+                C::SamePassword,
+                "The new password must be different from the current one.",
+            )
+            .on_field("new_password"),
+            AuthError::WrongCurrentPassword => AppError::new(
+                C::InvalidCurrentPassword,
+                "The current password is not correct.",
+            )
+            .on_field("current_password"),
+            AuthError::Unauthenticated => AppError::new(C::Unauthenticated, "Please sign in."),
+            AuthError::SessionEnded | AuthError::RefreshSuperseded => {
+                AppError::new(C::SessionEnded, "Your session ended. Please sign in again.")
+            }
+            AuthError::InvalidToken(_) => AppError::new(C::InvalidToken, "Invalid token"),
+            AuthError::ReauthRequired => AppError::new(
+                C::ReauthRequired,
+                "Enter your password to confirm this action.",
+            )
+            .on_field("password"),
+            AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
+            AuthError::Throttled { retry_after } => {
+                let seconds = retry_after.as_secs().max(1);
+                AppError {
+                    retry_after: Some(seconds),
+                    ..AppError::new(
+                        C::Throttled,
+                        format!(
+                            "Too many attempts. Try again in {}.",
+                            human_seconds(seconds)
+                        ),
+                    )
+                }
+            }
+            AuthError::Unavailable(cause) => {
+                tracing::error!(error = ?cause, "database unavailable");
+                AppError::new(
+                    C::Unavailable,
+                    "The service is temporarily unavailable. Please try again shortly.",
+                )
+            }
+            AuthError::Unexpected(cause) => {
+                tracing::error!(error = ?cause, "unexpected error");
+                AppError::new(C::Internal, "Something went wrong on our side.")
+            }
+        }
+    }
+}
+
+fn human_seconds(seconds: u64) -> String {
+    match seconds {
+        1 => "1 second".into(),
+        s if s < 120 => format!("{s} seconds"),
+        s => format!("{} minutes", s.div_ceil(60)),
+    }
+}
+
+/// The JSON API's error response. Never cached.
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = self.retry_after;
+        let mut response = (status, Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(seconds) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        self.to_app_error().into_response()
+    }
+}

@@ -1,0 +1,189 @@
+//! Who is making this request, decided once, before any handler or page
+//! renders.
+//!
+//! An `Authorization: Bearer` header is used alone when present. Otherwise
+//! the cookies: a valid access token whose session is live signs the request
+//! in; an expired one is renewed from the refresh token, here, before
+//! rendering, so the new `Set-Cookie` headers are never lost to a streamed
+//! response (leptos#3147). Cookies naming a session that is over are cleared,
+//! and the request is marked `Ended` so pages can say "your session ended".
+
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderMap, header::AUTHORIZATION, request::Parts},
+    middleware::Next,
+    response::Response,
+};
+use tower_cookies::Cookies;
+
+use crate::server::{
+    client::ClientInfo, error::AuthError, service::Principal, state::AppState, tokens::TokenError,
+};
+
+/// Paths whose handlers read credentials themselves: renewing first would
+/// rotate a token only to end it (logout) or rotate it twice (refresh).
+const RESOLVED_BY_HANDLER: &[&str] = &["/api/logout", "/auth/logout", "/auth/refresh"];
+
+#[derive(Clone, Debug)]
+pub enum AuthState {
+    SignedIn(Principal),
+    /// No credentials.
+    Anonymous,
+    /// Credentials named a session that is over.
+    Ended,
+    /// An `Authorization` header that is not a usable bearer token.
+    BadBearer(TokenError),
+    /// The database could not be asked; cookies were left alone.
+    Unavailable,
+    /// Not resolved: the handler reads credentials itself.
+    Deferred,
+}
+
+impl AuthState {
+    /// The signed-in principal, or the error a protected action answers with.
+    pub fn require(&self) -> Result<&Principal, AuthError> {
+        match self {
+            AuthState::SignedIn(principal) => Ok(principal),
+            AuthState::Ended => Err(AuthError::SessionEnded),
+            AuthState::BadBearer(kind) => Err(AuthError::InvalidToken(*kind)),
+            AuthState::Unavailable => Err(AuthError::Unavailable(anyhow::anyhow!(
+                "session check failed earlier in this request"
+            ))),
+            AuthState::Anonymous | AuthState::Deferred => Err(AuthError::Unauthenticated),
+        }
+    }
+
+    pub fn is_bearer_request(headers: &HeaderMap) -> bool {
+        headers.contains_key(AUTHORIZATION)
+    }
+}
+
+/// The bearer token of an `Authorization` header, if it is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<Result<&str, TokenError>> {
+    let value = headers.get(AUTHORIZATION)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    Some(token.ok_or(TokenError::Malformed))
+}
+
+pub async fn resolve_session(
+    State(state): State<AppState>,
+    cookies: Cookies,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let client = ClientInfo::from_request(
+        request.headers(),
+        request.extensions(),
+        state.settings.trust_forwarded_for,
+    );
+    let auth = if RESOLVED_BY_HANDLER.contains(&request.uri().path()) {
+        AuthState::Deferred
+    } else {
+        resolve(&state, request.headers(), &cookies, &client).await
+    };
+    request.extensions_mut().insert(client);
+    request.extensions_mut().insert(auth);
+    next.run(request).await
+}
+
+async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookies: &Cookies,
+    client: &ClientInfo,
+) -> AuthState {
+    if let Some(bearer) = bearer_token(headers) {
+        return match bearer {
+            Ok(token) => from_result(state.auth.authenticate(token).await),
+            Err(kind) => AuthState::BadBearer(kind),
+        };
+    }
+    let credentials = state.cookies.read(cookies);
+    if credentials.is_empty() {
+        return AuthState::Anonymous;
+    }
+    if let Some(access) = &credentials.access {
+        match state.auth.authenticate(access).await {
+            Ok(principal) => return AuthState::SignedIn(principal),
+            // Expired or unreadable: the refresh token decides below.
+            Err(AuthError::InvalidToken(_)) => {}
+            Err(error) => return ended_or_unavailable(state, cookies, error),
+        }
+    }
+    let Some(refresh) = &credentials.refresh else {
+        return ended_or_unavailable(state, cookies, AuthError::SessionEnded);
+    };
+    match state.auth.refresh(refresh, client).await {
+        Ok(issued) => {
+            state.cookies.set(cookies, &issued);
+            AuthState::SignedIn(issued.principal)
+        }
+        // A concurrent password change replaced the token; the response
+        // that carried the new cookies must not be undone by this one.
+        Err(AuthError::RefreshSuperseded) => AuthState::Anonymous,
+        Err(error) => ended_or_unavailable(state, cookies, error),
+    }
+}
+
+fn from_result(result: Result<Principal, AuthError>) -> AuthState {
+    match result {
+        Ok(principal) => AuthState::SignedIn(principal),
+        Err(AuthError::InvalidToken(kind)) => AuthState::BadBearer(kind),
+        Err(AuthError::SessionEnded) => AuthState::Ended,
+        Err(error) => {
+            tracing::error!(error = ?error, "session check failed");
+            AuthState::Unavailable
+        }
+    }
+}
+
+/// A database fault must not sign anyone out; anything else means the
+/// cookies are dead, so the browser is told to drop them.
+fn ended_or_unavailable(state: &AppState, cookies: &Cookies, error: AuthError) -> AuthState {
+    match error {
+        AuthError::Unavailable(_) | AuthError::Unexpected(_) => {
+            tracing::error!(error = ?error, "session check failed");
+            AuthState::Unavailable
+        }
+        _ => {
+            state.cookies.clear(cookies);
+            AuthState::Ended
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AuthState {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<AuthState>()
+            .cloned()
+            .unwrap_or(AuthState::Anonymous))
+    }
+}
+
+/// Extractor for handlers that need a signed-in user.
+pub struct SignedIn(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let state = parts
+            .extensions
+            .get::<AuthState>()
+            .cloned()
+            .unwrap_or(AuthState::Anonymous);
+        state.require().cloned().map(SignedIn)
+    }
+}

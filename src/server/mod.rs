@@ -1,0 +1,22 @@
+//! Everything that runs only on the server: configuration, startup, storage,
+//! tokens, passwords, cookies, middleware and the JSON API.
+
+pub mod api;
+pub mod client;
+pub mod config;
+pub mod cookies;
+pub mod db;
+pub mod error;
+pub mod fns;
+pub mod middleware;
+pub mod passwords;
+pub mod service;
+pub mod startup;
+pub mod state;
+pub mod sweeper;
+pub mod telemetry;
+pub mod time;
+pub mod tokens;
+
+pub use config::Settings;
+pub use startup::{Application, run};

@@ -1,0 +1,348 @@
+//! Access tokens (JWT) and refresh tokens (opaque), the one place that makes
+//! and checks either.
+//!
+//! Access tokens are HS256 JWTs with `sub`, `sid`, `jti`, `iat`, `nbf`,
+//! `exp`, `iss`, `aud` and a `kid` header. The algorithm is pinned: headers
+//! naming another one (`none`, RS256 with our secret as a "public key") are
+//! refused before any signature check. A valid signature is not enough to be
+//! signed in: the session named by `sid` must still be live (see
+//! `service::AuthService::authenticate`).
+//!
+//! Refresh tokens are 256 random bits, stored only as SHA-256 hashes. Each
+//! rotation derives the successor as HMAC-SHA256(session rotation key, token),
+//! so two requests refreshing the same token at the same moment, on any
+//! instance, compute the same successor: exactly one live token per session.
+
+use anyhow::Context;
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::{collections::HashMap, fmt, time::Duration};
+use uuid::Uuid;
+
+use super::{
+    config::{JwtKeySpec, JwtSettings},
+    db::{SessionId, UserId},
+    time::Timestamp,
+};
+
+const ALGORITHM: Algorithm = Algorithm::HS256;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: UserId,
+    pub sid: SessionId,
+    pub jti: Uuid,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+/// Why a token was refused. Only `Expired` is expected in normal use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token uses a disallowed algorithm")]
+    WrongAlgorithm,
+    #[error("token key id is unknown")]
+    UnknownKey,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is not yet valid")]
+    NotYetValid,
+    #[error("token issuer or audience is wrong")]
+    WrongIssuer,
+}
+
+struct VerificationKey {
+    key: DecodingKey,
+}
+
+pub struct TokenIssuer {
+    signing_kid: String,
+    signing_key: EncodingKey,
+    verification: HashMap<String, VerificationKey>,
+    issuer: String,
+    audience: String,
+    access_ttl: Duration,
+    leeway: Duration,
+}
+
+impl fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenIssuer")
+            .field("signing_kid", &self.signing_kid)
+            .field("kids", &self.verification.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenIssuer {
+    /// `keys[0]` signs; every key verifies tokens carrying its `kid`.
+    pub fn new(keys: &[JwtKeySpec], settings: &JwtSettings) -> anyhow::Result<Self> {
+        let signing = keys.first().context("At least one JWT key is required")?;
+        Ok(Self {
+            signing_kid: signing.kid.clone(),
+            signing_key: EncodingKey::from_secret(signing.secret.expose_secret()),
+            verification: keys
+                .iter()
+                .map(|k| {
+                    let key = DecodingKey::from_secret(k.secret.expose_secret());
+                    (k.kid.clone(), VerificationKey { key })
+                })
+                .collect(),
+            issuer: settings.issuer.clone(),
+            audience: settings.audience.clone(),
+            access_ttl: settings.access_ttl,
+            leeway: settings.leeway,
+        })
+    }
+
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
+    }
+
+    /// Issues an access token for a session; returns it with its expiry.
+    pub fn issue_access(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: Timestamp,
+    ) -> anyhow::Result<(String, Timestamp)> {
+        let expires_at = now.plus(self.access_ttl);
+        let claims = AccessClaims {
+            sub: user,
+            sid: session,
+            jti: Uuid::new_v4(),
+            iat: now.unix_seconds(),
+            nbf: now.unix_seconds(),
+            exp: expires_at.unix_seconds(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(self.signing_kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &self.signing_key)
+            .context("Failed to sign an access token")?;
+        Ok((token, expires_at))
+    }
+
+    /// Full verification: signature, algorithm, key id, issuer, audience,
+    /// `exp` and `nbf` (with the configured leeway).
+    pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify(token, true)
+    }
+
+    /// Verifies everything except expiry. For logout only: an expired token
+    /// with a good signature still proves which session to end.
+    pub fn verify_access_ignoring_expiry(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify(token, false)
+    }
+
+    fn verify(&self, token: &str, check_expiry: bool) -> Result<AccessClaims, TokenError> {
+        if token.len() > 4096 {
+            return Err(TokenError::Malformed);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|e| map_jwt_error(e.kind()))?;
+        if header.alg != ALGORITHM {
+            return Err(TokenError::WrongAlgorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = self.verification.get(&kid).ok_or(TokenError::UnknownKey)?;
+        let mut validation = Validation::new(ALGORITHM);
+        validation.leeway = self.leeway.as_secs();
+        validation.validate_exp = check_expiry;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| map_jwt_error(e.kind()))
+    }
+}
+
+fn map_jwt_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidIssuer | ErrorKind::InvalidAudience => TokenError::WrongIssuer,
+        ErrorKind::InvalidAlgorithm
+        | ErrorKind::InvalidAlgorithmName
+        | ErrorKind::MissingAlgorithm => TokenError::WrongAlgorithm,
+        _ => TokenError::Malformed,
+    }
+}
+
+/// Length of an encoded refresh token: 32 bytes in unpadded base64url.
+const REFRESH_TOKEN_LEN: usize = 43;
+
+/// An opaque refresh token. Not `Debug`-printable, not `Serialize`.
+pub struct RefreshToken(SecretString);
+
+impl RefreshToken {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes).into())
+    }
+
+    /// Accepts only the exact shape we issue, so garbage never reaches SQL.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.len() == REFRESH_TOKEN_LEN
+            && URL_SAFE_NO_PAD
+                .decode(raw)
+                .is_ok_and(|bytes| bytes.len() == 32);
+        ok.then(|| Self(raw.to_string().into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    /// The stored form: SHA-256 of the token. A slow hash is unnecessary for
+    /// 256 random bits, and a fast one keeps refresh cheap.
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.expose().as_bytes()).into()
+    }
+
+    /// The token that replaces this one in the session keyed by `rotation_key`.
+    pub fn successor(&self, rotation_key: &[u8]) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(rotation_key)
+            .expect("HMAC-SHA256 accepts keys of any length");
+        mac.update(self.expose().as_bytes());
+        Self(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()).into())
+    }
+}
+
+/// A fresh random per-session rotation key.
+pub fn new_rotation_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut key);
+    key
+}
+
+/// Generates a JWT signing secret: 256 random bits.
+pub fn generate_jwt_secret() -> Vec<u8> {
+    let mut secret = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    secret
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::SecretSlice;
+
+    fn issuer_with(keys: &[(&str, u8)], leeway: u64) -> TokenIssuer {
+        let specs: Vec<JwtKeySpec> = keys
+            .iter()
+            .map(|(kid, byte)| JwtKeySpec {
+                kid: kid.to_string(),
+                secret: SecretSlice::from(vec![*byte; 32]),
+            })
+            .collect();
+        TokenIssuer::new(
+            &specs,
+            &JwtSettings {
+                keys: None,
+                issuer: "portcullis".into(),
+                audience: "portcullis".into(),
+                access_ttl: Duration::from_secs(900),
+                leeway: Duration::from_secs(leeway),
+            },
+        )
+        .unwrap()
+    }
+
+    fn ids() -> (UserId, SessionId) {
+        (UserId::random(), SessionId::random())
+    }
+
+    #[test]
+    fn a_fresh_token_verifies_and_carries_its_session() {
+        let issuer = issuer_with(&[("k1", 1)], 0);
+        let (user, session) = ids();
+        let (token, exp) = issuer
+            .issue_access(user, session, Timestamp::now())
+            .unwrap();
+        let claims = issuer.verify_access(&token).unwrap();
+        assert_eq!(
+            (claims.sub, claims.sid, claims.exp),
+            (user, session, exp.unix_seconds())
+        );
+    }
+
+    #[test]
+    fn expired_tokens_fail_unless_expiry_is_ignored_for_logout() {
+        let issuer = issuer_with(&[("k1", 1)], 0);
+        let (user, session) = ids();
+        let long_ago = Timestamp::now().minus(Duration::from_secs(3600));
+        let (token, _) = issuer.issue_access(user, session, long_ago).unwrap();
+        assert_eq!(
+            issuer.verify_access(&token).unwrap_err(),
+            TokenError::Expired
+        );
+        assert_eq!(
+            issuer.verify_access_ignoring_expiry(&token).unwrap().sid,
+            session
+        );
+    }
+
+    #[test]
+    fn rotated_keys_keep_verifying_old_tokens_and_unknown_kids_fail() {
+        let old = issuer_with(&[("old", 1)], 0);
+        let rolled = issuer_with(&[("new", 2), ("old", 1)], 0);
+        let (user, session) = ids();
+        let (token, _) = old.issue_access(user, session, Timestamp::now()).unwrap();
+        assert!(rolled.verify_access(&token).is_ok());
+        let stranger = issuer_with(&[("new", 2)], 0);
+        assert_eq!(
+            stranger.verify_access(&token).unwrap_err(),
+            TokenError::UnknownKey
+        );
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_under_our_kid_fails() {
+        let ours = issuer_with(&[("k1", 1)], 0);
+        let forger = issuer_with(&[("k1", 9)], 0);
+        let (token, _) = forger
+            .issue_access(UserId::random(), SessionId::random(), Timestamp::now())
+            .unwrap();
+        assert_eq!(
+            ours.verify_access(&token).unwrap_err(),
+            TokenError::BadSignature
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_round_trip_and_successors_are_deterministic() {
+        let token = RefreshToken::generate();
+        let parsed = RefreshToken::parse(token.expose()).unwrap();
+        assert_eq!(parsed.hash(), token.hash());
+        let key = new_rotation_key();
+        assert_eq!(
+            token.successor(&key).expose(),
+            parsed.successor(&key).expose()
+        );
+        assert_ne!(
+            token.successor(&key).expose(),
+            token.successor(&new_rotation_key()).expose()
+        );
+        assert!(RefreshToken::parse(token.successor(&key).expose()).is_some());
+        for bad in ["", "short", &"A".repeat(44), &"!".repeat(43)] {
+            assert!(RefreshToken::parse(bad).is_none(), "{bad}");
+        }
+    }
+}
