@@ -82,6 +82,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <AuthProvider>
                 <SessionWatcher />
+                <a class="skip-link" href="#main">"Skip to content"</a>
                 <Header />
                 <main class="page" id="main">
                     <Routes fallback=NotFoundPage>

@@ -57,8 +57,10 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            MalformedRequest | InvalidToken => 400,
-            Unauthenticated | SessionEnded | InvalidCredentials => 401,
+            MalformedRequest => 400,
+            // RFC 6750: a bearer token that is not accepted is a 401. (The
+            // logout endpoint answers 400 instead, per its documented contract.)
+            Unauthenticated | SessionEnded | InvalidCredentials | InvalidToken => 401,
             ReauthRequired | CrossSiteRequest => 403,
             NotFound => 404,
             MethodNotAllowed => 405,

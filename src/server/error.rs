@@ -142,7 +142,8 @@ impl AuthError {
             .on_field("password"),
             AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
             AuthError::Throttled { retry_after } => {
-                let seconds = retry_after.as_secs().max(1);
+                // Rounded up: retrying after a rounded-down wait would be refused.
+                let seconds = retry_after.as_millis().div_ceil(1000).max(1) as u64;
                 AppError {
                     retry_after: Some(seconds),
                     ..AppError::new(
@@ -177,20 +178,28 @@ fn human_seconds(seconds: u64) -> String {
     }
 }
 
-/// The JSON API's error response. Never cached.
+/// The JSON API's error response, with the status its code implies. Never
+/// cached.
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry_after = self.retry_after;
-        let mut response = (status, Json(self)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(seconds) = retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        response
+        error_response(self, status)
     }
+}
+
+/// An error response with an explicit status: for the one documented
+/// contract (logout with an unreadable token) whose status differs from its
+/// code's usual one.
+pub fn error_response(error: AppError, status: StatusCode) -> Response {
+    let retry_after = error.retry_after;
+    let mut response = (status, Json(error)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(seconds) = retry_after {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
 }
 
 impl IntoResponse for AuthError {

@@ -692,7 +692,8 @@ impl AuthService {
                 .store
                 .record_login_failure(key, now, reset_before)
                 .await?;
-            if let Some(excess) = failures.checked_sub(i64::from(*limit)) {
+            let excess = failures - i64::from(*limit);
+            if excess >= 0 {
                 let factor = 2u32.saturating_pow(u32::try_from(excess).unwrap_or(u32::MAX).min(31));
                 let delay = self
                     .throttle

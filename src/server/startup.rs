@@ -84,7 +84,10 @@ impl Application {
                  set PORTCULLIS_PUBLIC_URL=https://… behind TLS"
             );
         }
-        let allowed_origins = allowed_origins(&public_origin, local_addr);
+        let allowed_origins = match settings.public_url {
+            Some(_) => vec![public_origin.clone()],
+            None => development_origins(&public_origin, local_addr),
+        };
 
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
             format!(
@@ -414,23 +417,42 @@ fn load_jwt_keys(settings: &Settings, engine: Engine) -> anyhow::Result<Vec<JwtK
     }
     let secret = generate_jwt_secret();
     let kid = format!("local-{}", &hex_prefix(&Sha256::digest(&secret)));
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("Failed to create {}", path.display()))?;
-    writeln!(file, "{kid}:{}", STANDARD.encode(&secret))
-        .with_context(|| format!("Failed to write {}", path.display()))?;
-    file.sync_all()
-        .with_context(|| format!("Failed to sync {}", path.display()))?;
-    tracing::warn!(
-        path = %path.display(),
-        "no PORTCULLIS_JWT_KEYS set: generated a signing key in the data directory (fine for one \
-         instance and for development; configure PORTCULLIS_JWT_KEYS in production)"
-    );
-    parse_jwt_keys(&format!("{kid}:{}", STANDARD.encode(&secret)))
-        .map_err(|e| anyhow::anyhow!("{e}"))
+    let line = format!("{kid}:{}", STANDARD.encode(&secret));
+    // Written whole to a private temporary file, then linked into place: a
+    // second instance starting at the same moment either sees no file or a
+    // complete one, and exactly one key wins.
+    let temporary = settings
+        .data_dir
+        .join(format!(".jwt-signing.key.{}", std::process::id()));
+    {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&temporary)
+            .with_context(|| format!("Failed to create {}", temporary.display()))?;
+        writeln!(file, "{line}")
+            .with_context(|| format!("Failed to write {}", temporary.display()))?;
+        file.sync_all()
+            .with_context(|| format!("Failed to sync {}", temporary.display()))?;
+    }
+    let linked = std::fs::hard_link(&temporary, &path);
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            tracing::warn!(
+                path = %path.display(),
+                "no PORTCULLIS_JWT_KEYS set: generated a signing key in the data directory (fine for one \
+                 instance and for development; configure PORTCULLIS_JWT_KEYS in production)"
+            );
+            parse_jwt_keys(&line).map_err(|e| anyhow::anyhow!("{e}"))
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            load_jwt_keys(settings, engine)
+        }
+        Err(error) => Err(error).with_context(|| format!("Failed to create {}", path.display())),
+    }
 }
 
 fn hex_prefix(bytes: &[u8]) -> String {
@@ -447,7 +469,9 @@ fn loopback_display(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-fn allowed_origins(public_origin: &str, addr: SocketAddr) -> Vec<String> {
+/// Without a configured public URL (local development), the page may be open
+/// as `127.0.0.1` or as `localhost`; both are this machine.
+fn development_origins(public_origin: &str, addr: SocketAddr) -> Vec<String> {
     let mut origins = vec![public_origin.to_string()];
     if addr.ip().is_loopback() || addr.ip().is_unspecified() {
         for host in ["127.0.0.1", "localhost"] {

@@ -17,7 +17,7 @@ use crate::{
     server::{
         client::ClientInfo,
         db::SessionId,
-        error::AuthError,
+        error::{AuthError, error_response},
         middleware::session::{AuthState, SignedIn, bearer_token},
         passwords::Password,
         service::{Issued, SessionRef, describe_session},
@@ -325,8 +325,12 @@ pub async fn logout(
         Some(token) => {
             match token.and_then(|t| state.auth.tokens().verify_access_ignoring_expiry(t)) {
                 Ok(claims) => Ok(Some(SessionRef::from(&claims))),
+                // The logout contract: an explicit token we cannot read is a 400.
                 Err(_) => {
-                    return AppError::new(ErrorCode::InvalidToken, "Invalid token").into_response();
+                    return error_response(
+                        AppError::new(ErrorCode::InvalidToken, "Invalid token"),
+                        StatusCode::BAD_REQUEST,
+                    );
                 }
             }
         }

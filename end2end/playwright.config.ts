@@ -1,0 +1,100 @@
+import { defineConfig, devices } from '@playwright/test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/**
+ * End-to-end tests for Portcullis.
+ *
+ * Two modes:
+ * - default: Playwright starts the already-built server itself
+ *   (`../target/debug/portcullis`, or `$PORTCULLIS_BIN`) on 127.0.0.1:3100
+ *   with a fresh data directory (so a fresh SQLite database) per run;
+ * - `PORTCULLIS_E2E_BASE_URL` set: someone else runs the server (e.g.
+ *   `cargo leptos end-to-end`); `global-setup.ts` waits for its `/readyz`.
+ */
+
+const externalBaseURL = process.env.PORTCULLIS_E2E_BASE_URL?.trim() || undefined;
+const LOCAL_ADDR = '127.0.0.1:3100';
+const baseURL = (externalBaseURL ?? `http://${LOCAL_ADDR}`).replace(/\/+$/, '');
+
+// This file is evaluated by the runner and again by every worker. Make the
+// data directory once, in the runner; workers inherit it through the
+// environment. It is removed when the runner exits (after the server has been
+// stopped), unless PORTCULLIS_E2E_KEEP_DATA is set (to inspect the database).
+if (!externalBaseURL && !process.env.PORTCULLIS_E2E_DATA_DIR) {
+  const created = mkdtempSync(path.join(tmpdir(), 'portcullis-e2e-'));
+  process.env.PORTCULLIS_E2E_DATA_DIR = created;
+  if (!process.env.PORTCULLIS_E2E_KEEP_DATA) {
+    process.on('exit', () => rmSync(created, { recursive: true, force: true }));
+  }
+}
+const dataDir = process.env.PORTCULLIS_E2E_DATA_DIR ?? '';
+
+// CI may build into another target directory ($CARGO_TARGET_DIR/debug/portcullis).
+const binary = process.env.PORTCULLIS_BIN
+  ? path.resolve(process.env.PORTCULLIS_BIN)
+  : path.resolve(__dirname, '../target/debug/portcullis');
+const siteRoot = path.resolve(__dirname, '../target/site');
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export default defineConfig({
+  testDir: './tests',
+  outputDir: './test-results',
+  fullyParallel: true,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  workers: 2,
+  reporter: 'list',
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  // Only when the server is started by someone else, who may not wait for it.
+  globalSetup: externalBaseURL ? './global-setup.ts' : undefined,
+  use: {
+    baseURL,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        ...devices['Desktop Chrome'],
+        launchOptions: {
+          executablePath: '/usr/bin/chromium',
+          args: [
+            '--no-sandbox',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+          ],
+        },
+      },
+    },
+  ],
+  webServer: externalBaseURL
+    ? undefined
+    : {
+        command: shellQuote(binary),
+        url: `http://${LOCAL_ADDR}/readyz`,
+        reuseExistingServer: false,
+        timeout: 60_000,
+        stdout: 'ignore',
+        stderr: 'pipe',
+        env: {
+          LEPTOS_SITE_ADDR: LOCAL_ADDR,
+          LEPTOS_SITE_ROOT: siteRoot,
+          PORTCULLIS_DATA_DIR: dataDir,
+          RUST_LOG: 'warn',
+          // The server also reads a `.env` (without overriding the
+          // environment). Pin what the tests depend on so a developer's
+          // `.env` cannot point them at another database or make the
+          // cookies `Secure` on plain http.
+          DATABASE_URL: `sqlite://${dataDir}/portcullis.db`,
+          PORTCULLIS_PUBLIC_URL: '',
+          PORTCULLIS_SECURE_COOKIES: '',
+          PORTCULLIS_TRUST_FORWARDED_FOR: '',
+        },
+      },
+});

@@ -1,0 +1,17 @@
+//! Integration tests: a real server per test, over HTTP, on SQLite and on
+//! PostgreSQL (see `helpers::backend_tests!`).
+
+mod helpers;
+mod process;
+
+mod account;
+mod crash_safety;
+mod hostile_inputs;
+mod json_api;
+mod logout;
+mod multi_instance;
+mod openapi;
+mod renewal_and_rotation;
+mod secrets_in_logs;
+mod security;
+mod sessions_and_audit;

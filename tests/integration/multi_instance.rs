@@ -1,0 +1,338 @@
+//! Several real server processes sharing one database: every guarantee
+//! holds across instances, and an instance survives its database going away.
+
+use crate::{
+    helpers::*,
+    process::{ServerProcess, bearer_login_on, bearer_me_on, client, register_on},
+};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
+
+backend_tests! {
+    async fn a_session_made_on_one_instance_works_on_the_other(backend) {
+        let env = Environment::new(backend).await;
+        let a = ServerProcess::start(&env, &[]).await;
+        let b = ServerProcess::start(&env, &[]).await;
+        let email = register_on(&a, &client()).await;
+        let (access, _) = bearer_login_on(&a, &email).await;
+        assert_eq!(bearer_me_on(&b, &access).await, StatusCode::OK);
+    }
+
+    async fn a_logout_on_one_instance_kills_the_token_on_the_other_at_once(backend) {
+        let env = Environment::new(backend).await;
+        let a = ServerProcess::start(&env, &[]).await;
+        let b = ServerProcess::start(&env, &[]).await;
+        let email = register_on(&a, &client()).await;
+        let (access, _) = bearer_login_on(&a, &email).await;
+        assert_eq!(bearer_me_on(&a, &access).await, StatusCode::OK);
+        let logout = Client::new().post(b.url("/auth/logout")).bearer_auth(&access).send().await.unwrap();
+        assert_eq!(logout.status(), StatusCode::OK);
+        assert_eq!(bearer_me_on(&a, &access).await, StatusCode::UNAUTHORIZED);
+    }
+
+    async fn logging_out_everywhere_on_one_instance_ends_sessions_made_on_the_other(backend) {
+        let env = Environment::new(backend).await;
+        let a = ServerProcess::start(&env, &[]).await;
+        let b = ServerProcess::start(&env, &[]).await;
+        let browser = client();
+        let email = register_on(&a, &browser).await;
+        let (phone_on_b, _) = bearer_login_on(&b, &email).await;
+        let (laptop_on_b, _) = bearer_login_on(&b, &email).await;
+        let response = browser.post(a.url("/auth/logout?scope=global")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        for token in [&phone_on_b, &laptop_on_b] {
+            assert_eq!(bearer_me_on(&b, token).await, StatusCode::UNAUTHORIZED);
+            assert_eq!(bearer_me_on(&a, token).await, StatusCode::UNAUTHORIZED);
+        }
+    }
+
+    async fn a_refresh_race_across_instances_ends_with_exactly_one_live_successor(backend) {
+        let env = Environment::new(backend).await;
+        let a = ServerProcess::start(&env, &[]).await;
+        let b = ServerProcess::start(&env, &[]).await;
+        let email = register_on(&a, &client()).await;
+        let (_, refresh) = bearer_login_on(&a, &email).await;
+        let attempts: Vec<JoinHandle<reqwest::Response>> = (0..12)
+            .map(|i| {
+                let url = if i % 2 == 0 { a.url("/auth/refresh") } else { b.url("/auth/refresh") };
+                let token = refresh.clone();
+                tokio::spawn(async move {
+                    Client::new().post(url).json(&json!({ "refresh_token": token })).send().await.unwrap()
+                })
+            })
+            .collect();
+        let mut successors = Vec::new();
+        let mut accesses = Vec::new();
+        for attempt in attempts {
+            let (access, next) = tokens_of(attempt.await.unwrap()).await;
+            accesses.push(access);
+            successors.push(next);
+        }
+        successors.dedup();
+        assert_eq!(successors.len(), 1, "all racers agree on one successor");
+        for access in &accesses {
+            assert_eq!(bearer_me_on(&b, access).await, StatusCode::OK, "nobody was logged out");
+        }
+        // Exactly one live token: the successor refreshes, the original is retired.
+        let (access, _) = tokens_of(Client::new().post(b.url("/auth/refresh")).json(&json!({ "refresh_token": successors[0] })).send().await.unwrap()).await;
+        let me: Value = Client::new().get(a.url("/auth/me")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+        let session = portcullis::server::db::SessionId(uuid::Uuid::parse_str(me["session_id"].as_str().unwrap()).unwrap());
+        let store = portcullis::server::db::Store::connect_lazy(&portcullis::server::config::DatabaseSettings {
+            url: env.database_url.clone(),
+            max_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+        })
+        .unwrap();
+        assert_eq!(store.live_refresh_tokens(session).await.unwrap(), 1);
+        store.close().await;
+    }
+
+    async fn failed_logins_are_throttled_across_instances(backend) {
+        let env = Environment::new(backend).await;
+        let limits = [("PORTCULLIS_LOGIN_MAX_FAILURES", "5"), ("PORTCULLIS_LOGIN_BACKOFF_BASE", "30s")];
+        let a = ServerProcess::start(&env, &limits).await;
+        let b = ServerProcess::start(&env, &limits).await;
+        let email = register_on(&a, &client()).await;
+        let attempt = |server: &ServerProcess, password: &str| {
+            Client::new().post(server.url("/auth/login")).json(&json!({ "email": email, "password": password })).send()
+        };
+        for i in 0..5 {
+            let server = if i % 2 == 0 { &a } else { &b };
+            assert_eq!(attempt(server, "wrong wrong wrong").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+        }
+        for server in [&a, &b] {
+            let throttled = attempt(server, PASSWORD).await.unwrap();
+            assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+            let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=30).contains(&retry_after), "{retry_after}");
+        }
+    }
+
+    async fn graceful_shutdown_lets_in_flight_requests_finish(backend) {
+        let env = Environment::new(backend).await;
+        let mut server = ServerProcess::start(&env, &[]).await;
+        // A registration spends most of its time hashing: send one, then SIGTERM.
+        let url = server.url("/auth/register");
+        let in_flight = tokio::spawn(async move {
+            Client::new().post(url).json(&json!({ "email": unique_email(), "password": PASSWORD })).send().await
+        });
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let status = server.terminate();
+        assert!(status.success(), "clean exit on SIGTERM: {status:?}\n{}", server.output());
+        let response = in_flight.await.unwrap().expect("the in-flight request was answered");
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+}
+
+/// A TCP proxy in front of PostgreSQL that can be closed (connections are
+/// cut and new ones refused) and opened again: a database outage on demand.
+struct Outage {
+    port: u16,
+    open: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Outage {
+    async fn start(upstream: &'static str, open: bool) -> Outage {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(AtomicBool::new(open));
+        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (accepting, tasks) = (state.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !accepting.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().await.push(link);
+            }
+        });
+        Outage {
+            port,
+            open: state,
+            links,
+        }
+    }
+
+    async fn close(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for link in self.links.lock().await.drain(..) {
+            link.abort();
+        }
+    }
+
+    fn reopen(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+
+    fn database_url(&self, env: &Environment) -> String {
+        let name = env.database_url.rsplit('/').next().unwrap();
+        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+async fn wait_for(client: &Client, url: &str, status: StatusCode) {
+    for _ in 0..300 {
+        if client.get(url).send().await.ok().map(|r| r.status()) == Some(status) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} never answered {status}");
+}
+
+mod outage {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_outage_answers_503_without_signing_anyone_out_and_recovers() {
+        let Some(backend) = Backend::postgres_or_skip("database outage").await else {
+            return;
+        };
+        let env = Environment::new(backend).await;
+        let outage = Outage::start("127.0.0.1:5432", true).await;
+        let url = outage.database_url(&env);
+        let server = ServerProcess::start(
+            &env,
+            &[
+                ("DATABASE_URL", &url),
+                ("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "1s"),
+            ],
+        )
+        .await;
+        let browser = Client::builder()
+            .cookie_store(true)
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        register_on(&server, &browser).await;
+        assert_eq!(
+            browser
+                .get(server.url("/auth/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+
+        outage.close().await;
+        let me = browser
+            .get(server.url("/auth/me"))
+            .send()
+            .await
+            .expect("an answer, not a hang");
+        assert_eq!(
+            error_code(me).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
+        );
+        let page = browser
+            .get(server.url("/account"))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("an answer, not a hang");
+        assert!(
+            page.status().is_server_error() || page.status() == StatusCode::OK,
+            "{}",
+            page.status()
+        );
+        assert_eq!(
+            browser
+                .get(server.url("/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            browser
+                .get(server.url("/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK,
+            "alive all along"
+        );
+
+        outage.reopen();
+        wait_for(&browser, &server.url("/readyz"), StatusCode::OK).await;
+        // The same cookies still work: the outage signed nobody out.
+        wait_for(&browser, &server.url("/auth/me"), StatusCode::OK).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_instance_started_while_the_database_is_down_becomes_ready_when_it_returns() {
+        let Some(backend) = Backend::postgres_or_skip("start during outage").await else {
+            return;
+        };
+        let env = Environment::new(backend).await;
+        let outage = Outage::start("127.0.0.1:5432", false).await;
+        let url = outage.database_url(&env);
+        let server = ServerProcess::start_unready(
+            &env,
+            &[
+                ("DATABASE_URL", &url),
+                ("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "1s"),
+            ],
+        );
+        let client = Client::builder()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .unwrap();
+        wait_for(&client, &server.url("/healthz"), StatusCode::OK).await;
+        assert_eq!(
+            client
+                .get(server.url("/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let early = client
+            .post(server.url("/auth/login"))
+            .json(&json!({ "email": "a@example.com", "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(early).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
+        );
+
+        outage.reopen();
+        wait_for(&client, &server.url("/readyz"), StatusCode::OK).await;
+        let browser = client_with_cookies();
+        register_on(&server, &browser).await;
+        assert_eq!(
+            browser
+                .get(server.url("/auth/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::OK
+        );
+    }
+
+    fn client_with_cookies() -> Client {
+        Client::builder().cookie_store(true).build().unwrap()
+    }
+}

@@ -1,0 +1,199 @@
+//! Real server processes: the binary `main` builds, started with
+//! environment variables like an operator would, on a free port.
+
+use crate::helpers::Environment;
+use crate::helpers::{PASSWORD, server_fn_with, tokens_of, unique_email};
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+pub struct ServerProcess {
+    pub address: String,
+    child: Child,
+    pub log: PathBuf,
+    vars: HashMap<String, String>,
+}
+
+impl ServerProcess {
+    /// Starts an instance on `env` (its database and data directory) and
+    /// waits until it reports ready.
+    pub async fn start(env: &Environment, extra: &[(&str, &str)]) -> ServerProcess {
+        let mut vars = env.vars();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // Instances of one deployment share the signing key by configuration.
+        vars.entry("PORTCULLIS_JWT_KEYS".into())
+            .or_insert_with(|| env.jwt_keys.clone());
+        vars.entry("RUST_LOG".into())
+            .or_insert_with(|| "warn".into());
+        let process = ServerProcess::launch(vars, env);
+        process.wait_until_ready(Duration::from_secs(30)).await;
+        process
+    }
+
+    /// Like `start`, without waiting for readiness (the database may be down).
+    pub fn start_unready(env: &Environment, extra: &[(&str, &str)]) -> ServerProcess {
+        let mut vars = env.vars();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars.entry("PORTCULLIS_JWT_KEYS".into())
+            .or_insert_with(|| env.jwt_keys.clone());
+        vars.entry("RUST_LOG".into())
+            .or_insert_with(|| "warn".into());
+        ServerProcess::launch(vars, env)
+    }
+
+    fn launch(mut vars: HashMap<String, String>, env: &Environment) -> ServerProcess {
+        let port = free_port();
+        vars.insert("LEPTOS_SITE_ADDR".into(), format!("127.0.0.1:{port}"));
+        vars.insert(
+            "LEPTOS_SITE_ROOT".into(),
+            env.data_dir.path().join("site").display().to_string(),
+        );
+        ServerProcess::launch_with(vars, env)
+    }
+
+    /// Starts the binary with exactly `vars` (plus PATH): nothing from the
+    /// developer's own environment leaks in.
+    fn launch_with(vars: HashMap<String, String>, env: &Environment) -> ServerProcess {
+        let address = format!("http://{}", vars["LEPTOS_SITE_ADDR"]);
+        let log = env
+            .data_dir
+            .path()
+            .join(format!("server-{}.log", uuid::Uuid::new_v4().simple()));
+        let output = std::fs::File::create(&log).expect("a log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&vars)
+            .stdin(Stdio::null())
+            .stdout(output.try_clone().expect("a log handle"))
+            .stderr(output)
+            .spawn()
+            .expect("the server binary starts");
+        ServerProcess {
+            address,
+            child,
+            log,
+            vars,
+        }
+    }
+
+    pub async fn wait_until_ready(&self, timeout: Duration) {
+        let client = Client::new();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(response) = client.get(format!("{}/readyz", self.address)).send().await
+                && response.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server at {} not ready; log:\n{}",
+                self.address,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// SIGKILL: no chance to flush or finish anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: sending a signal to our own child process id.
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        self.child.wait().expect("the server exits")
+    }
+
+    /// A new process with the same configuration, on the same port.
+    pub async fn restart(&mut self, env: &Environment) {
+        self.kill();
+        *self = ServerProcess::launch_with(self.vars.clone(), env);
+        self.wait_until_ready(Duration::from_secs(30)).await;
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A cookie-keeping client, like a browser.
+pub fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .build()
+        .expect("an HTTP client")
+}
+
+/// Registers a fresh account through the server function; `client` is then
+/// signed in.
+pub async fn register_on(server: &ServerProcess, client: &Client) -> String {
+    let email = unique_email();
+    let response = server_fn_with(
+        client,
+        &server.address,
+        "register",
+        &[
+            ("email", &email),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    email
+}
+
+pub async fn bearer_login_on(server: &ServerProcess, email: &str) -> (String, String) {
+    tokens_of(
+        Client::new()
+            .post(server.url("/auth/login"))
+            .json(&json!({ "email": email, "password": PASSWORD, "token_delivery": "body" }))
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}
+
+pub async fn bearer_me_on(server: &ServerProcess, access: &str) -> StatusCode {
+    Client::new()
+        .get(server.url("/auth/me"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
