@@ -165,12 +165,14 @@ pub async fn list_sessions() -> Result<SessionsOverview, AppError> {
 
     let cx = ServerFnContext::get()?;
     let principal = cx.principal()?;
-    let sessions = cx
+    let mut sessions = cx
         .state
         .auth
         .list_sessions(&principal)
         .await
         .map_err(|e| cx.fail(e))?;
+    // This device first, then the others by most recent use.
+    sessions.sort_by_key(|s| s.id != principal.session_id);
     Ok(SessionsOverview {
         reauth_required: cx.state.auth.needs_reauthentication(&principal),
         sessions: sessions

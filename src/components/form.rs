@@ -75,18 +75,48 @@ pub fn Field(
             (!ids.is_empty()).then(|| ids.join(" "))
         }
     };
+    // Password fields get a Show/Hide toggle (ASVS 2.1.12). It needs WASM, so
+    // it appears only once the page is interactive: never a dead button.
+    let (revealed, set_revealed) = signal(false);
+    let (interactive, set_interactive) = signal(false);
+    Effect::new(move |_| set_interactive.set(true));
+    let is_password = kind == "password";
+    let input_type = move || {
+        if is_password && revealed.get() {
+            "text"
+        } else {
+            kind
+        }
+    };
+    let toggle_target = id.clone();
     view! {
         <div class="field" class:has-error=move || error.get().is_some()>
             <label for=id.clone()>{label}</label>
-            <input
-                id=id
-                type=kind
-                name=name
-                autocomplete=autocomplete
-                required=true
-                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
-                aria-describedby=described_by
-            />
+            <div class="input-row">
+                <input
+                    id=id
+                    type=input_type
+                    name=name
+                    autocomplete=autocomplete
+                    required=true
+                    aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
+                    aria-describedby=described_by
+                />
+                {is_password.then(|| view! {
+                    <Show when=move || interactive.get()>
+                        <button
+                            type="button"
+                            class="reveal"
+                            aria-controls=toggle_target.clone()
+                            aria-pressed=move || revealed.get().to_string()
+                            aria-label=move || if revealed.get() { format!("Hide {}", label.to_lowercase()) } else { format!("Show {}", label.to_lowercase()) }
+                            on:click=move |_| set_revealed.update(|shown| *shown = !*shown)
+                        >
+                            {move || if revealed.get() { "Hide" } else { "Show" }}
+                        </button>
+                    </Show>
+                })}
+            </div>
             {hint.map(|hint| view! { <p class="hint" id=hint_id>{hint}</p> })}
             <Show when=move || error.get().is_some()>
                 <p class="field-error" id=error_id.clone()>{move || error.get()}</p>

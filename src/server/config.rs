@@ -81,6 +81,10 @@ pub struct SessionSettings {
     /// How recent a sign-in must be for sensitive actions without re-entering
     /// the password.
     pub reauth_window: Duration,
+    /// End sessions unused for this long (checked when tokens are renewed,
+    /// so at the granularity of the access-token lifetime). `None`: only the
+    /// absolute lifetime applies.
+    pub idle_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -178,11 +182,24 @@ impl Settings {
             refresh_ttl: vars.duration("PORTCULLIS_REFRESH_TOKEN_TTL", "30d")?,
             refresh_grace: vars.duration("PORTCULLIS_REFRESH_GRACE", "10s")?,
             reauth_window: vars.duration("PORTCULLIS_REAUTH_WINDOW", "10m")?,
+            idle_timeout: match vars.get("PORTCULLIS_SESSION_IDLE_TIMEOUT") {
+                Some(_) => Some(vars.duration("PORTCULLIS_SESSION_IDLE_TIMEOUT", "")?),
+                None => None,
+            },
         };
         if jwt.access_ttl.is_zero() || jwt.access_ttl >= sessions.refresh_ttl {
             return Err(invalid(
                 "PORTCULLIS_ACCESS_TOKEN_TTL",
                 "must be positive and shorter than PORTCULLIS_REFRESH_TOKEN_TTL",
+            ));
+        }
+        if sessions
+            .idle_timeout
+            .is_some_and(|idle| idle <= jwt.access_ttl)
+        {
+            return Err(invalid(
+                "PORTCULLIS_SESSION_IDLE_TIMEOUT",
+                "must be longer than PORTCULLIS_ACCESS_TOKEN_TTL (activity is seen when tokens are renewed)",
             ));
         }
         if jwt.leeway > Duration::from_secs(300) {

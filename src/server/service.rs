@@ -279,6 +279,14 @@ impl AuthService {
         if record.revoked_at.is_some() || record.expires_at <= now {
             return Err(AuthError::SessionEnded);
         }
+        if let Some(idle) = self.sessions.idle_timeout
+            && record.last_used_at.plus(idle) <= now
+        {
+            self.store
+                .revoke_session(record.session_id, RevokeReason::IdleTimeout, now)
+                .await?;
+            return Err(AuthError::SessionEnded);
+        }
         if record.retired_at.is_none() {
             let successor = presented.successor(&record.rotation_key);
             let rotated = self

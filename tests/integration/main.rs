@@ -11,6 +11,7 @@ mod json_api;
 mod logout;
 mod multi_instance;
 mod openapi;
+mod properties;
 mod renewal_and_rotation;
 mod secrets_in_logs;
 mod security;

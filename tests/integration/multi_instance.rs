@@ -116,6 +116,33 @@ backend_tests! {
         }
     }
 
+    async fn a_new_signing_key_rolls_out_without_signing_anyone_out(backend) {
+        use base64::{Engine as _, engine::general_purpose::STANDARD};
+        let env = Environment::new(backend).await;
+        let old = format!("2026-05:{}", STANDARD.encode([1u8; 32]));
+        let new = format!("2026-11:{}", STANDARD.encode([2u8; 32]));
+        // Before: every instance signs and verifies with the old key only.
+        let before = ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &old)]).await;
+        // Phase 1: the new key is known everywhere, old still signs.
+        let learning = ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &format!("{old},{new}"))]).await;
+        // Phase 2: the new key signs, the old one still verifies.
+        let rolled = ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &format!("{new},{old}"))]).await;
+
+        let email = register_on(&before, &client()).await;
+        let (old_token, _) = bearer_login_on(&before, &email).await;
+        let (new_token, _) = bearer_login_on(&rolled, &email).await;
+        let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        assert_eq!((kid(&old_token).as_str(), kid(&new_token).as_str()), ("2026-05", "2026-11"));
+
+        for server in [&before, &learning, &rolled] {
+            assert_eq!(bearer_me_on(server, &old_token).await, StatusCode::OK, "old tokens keep working");
+        }
+        assert_eq!(bearer_me_on(&learning, &new_token).await, StatusCode::OK);
+        assert_eq!(bearer_me_on(&rolled, &new_token).await, StatusCode::OK);
+        // Why phase 1 exists: an instance that never learned the new key refuses it.
+        assert_eq!(bearer_me_on(&before, &new_token).await, StatusCode::UNAUTHORIZED);
+    }
+
     async fn graceful_shutdown_lets_in_flight_requests_finish(backend) {
         let env = Environment::new(backend).await;
         let mut server = ServerProcess::start(&env, &[]).await;

@@ -57,7 +57,7 @@ impl ServerProcess {
     }
 
     /// Starts the binary with exactly `vars` (plus PATH): nothing from the
-    /// developer's own environment leaks in.
+    /// developer's own environment or `.env` leaks in.
     fn launch_with(vars: HashMap<String, String>, env: &Environment) -> ServerProcess {
         let address = format!("http://{}", vars["LEPTOS_SITE_ADDR"]);
         let log = env
@@ -65,7 +65,10 @@ impl ServerProcess {
             .path()
             .join(format!("server-{}.log", uuid::Uuid::new_v4().simple()));
         let output = std::fs::File::create(&log).expect("a log file");
+        // Run from the data directory, so a developer's `.env` in the
+        // repository is not read either.
         let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .current_dir(env.data_dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&vars)

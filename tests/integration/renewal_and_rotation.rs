@@ -143,6 +143,23 @@ backend_tests! {
         assert!(app.cookie(app.refresh_cookie_name()).is_none());
     }
 
+    async fn an_idle_session_ends_and_an_active_one_does_not(backend) {
+        let app = TestApp::builder(backend)
+            .with("PORTCULLIS_ACCESS_TOKEN_TTL", "1s")
+            .with("PORTCULLIS_SESSION_IDLE_TIMEOUT", "2s")
+            .spawn()
+            .await;
+        let email = app.signed_up_user().await;
+        let (_, idle) = app.bearer_login(&email, PASSWORD).await;
+        let (_, mut active) = app.bearer_login(&email, PASSWORD).await;
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            active = tokens_of(app.bearer_refresh(&active).await).await.1;
+        }
+        assert_eq!(error_code(app.bearer_refresh(&idle).await).await, (StatusCode::UNAUTHORIZED, "session_ended".into()));
+        assert_eq!(app.bearer_refresh(&active).await.status(), StatusCode::OK, "2.7 s old, but never idle for 2 s");
+    }
+
     async fn a_refresh_after_logout_is_refused(backend) {
         let app = TestApp::spawn(backend).await;
         let email = app.signed_up_user().await;

@@ -97,6 +97,7 @@ pub struct RefreshTokenRecord {
     pub retired_at: Option<Timestamp>,
     pub rotation_key: Vec<u8>,
     pub authenticated_at: Timestamp,
+    pub last_used_at: Timestamp,
     pub expires_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
 }
@@ -129,7 +130,7 @@ pub enum RevokeReason {
     PasswordChanged,
     RevokedByUser,
     RefreshTokenReuse,
-    Admin,
+    IdleTimeout,
 }
 
 impl RevokeReason {
@@ -141,7 +142,7 @@ impl RevokeReason {
             RevokeReason::PasswordChanged => "password_changed",
             RevokeReason::RevokedByUser => "revoked_by_user",
             RevokeReason::RefreshTokenReuse => "refresh_token_reuse",
-            RevokeReason::Admin => "admin",
+            RevokeReason::IdleTimeout => "idle_timeout",
         }
     }
 }

@@ -89,7 +89,7 @@ impl Store {
     ) -> anyhow::Result<Option<RefreshTokenRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT t.session_id, s.user_id, u.email, t.generation, t.retired_at, s.rotation_key, \
-             s.authenticated_at, s.expires_at, s.revoked_at \
+             s.authenticated_at, s.last_used_at, s.expires_at, s.revoked_at \
              FROM refresh_tokens t \
              JOIN sessions s ON s.id = t.session_id \
              JOIN users u ON u.id = s.user_id \

@@ -1,0 +1,45 @@
+import { expect, test } from '@playwright/test';
+import { BAD_CREDENTIALS, gotoPage, newCredentials, registerViaApi } from './helpers';
+
+test.describe('sign-in form', () => {
+  test('repeated wrong passwords are throttled with a human message', async ({ page, request }) => {
+    const creds = newCredentials();
+    await registerViaApi(request, creds);
+    await gotoPage(page, '/login');
+    const alert = page.getByRole('alert');
+    await page.getByLabel('Email', { exact: true }).fill(creds.email);
+    // The default limit is 5 failures per account; the 6th attempt waits.
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      await page.getByLabel('Password', { exact: true }).fill(`wrong guess number ${attempt}`);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await expect(alert).toHaveText(BAD_CREDENTIALS);
+      await expect(page.getByRole('button', { name: 'Sign in' })).toBeEnabled();
+    }
+    await page.getByLabel('Password', { exact: true }).fill(creds.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(alert).toHaveText(/^Too many attempts\. Try again in \d+ seconds?\.$/);
+    await expect(page).toHaveURL(/\/login/);
+  });
+
+  test('the password can be shown and hidden once the page is interactive', async ({ page }) => {
+    await gotoPage(page, '/login');
+    const password = page.getByLabel('Password', { exact: true });
+    await password.fill('violet kettle anthem 42');
+    await expect(password).toHaveAttribute('type', 'password');
+    await page.getByRole('button', { name: 'Show password' }).click();
+    await expect(password).toHaveAttribute('type', 'text');
+    await expect(password).toHaveValue('violet kettle anthem 42');
+    await page.getByRole('button', { name: 'Hide password' }).click();
+    await expect(password).toHaveAttribute('type', 'password');
+  });
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('no dead Show button is rendered', async ({ page }) => {
+    await page.goto('/login');
+    await expect(page.getByLabel('Password', { exact: true })).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Show password' })).toHaveCount(0);
+  });
+});
