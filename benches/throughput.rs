@@ -4,13 +4,19 @@
 //!
 //!     cargo bench --features ssr --bench throughput
 //!
-//! Three variants of the same endpoint (`/auth/me`, same handler, same JSON):
-//! - `checked`:  the real one. JWT verification, then one indexed query that
-//!   joins the session (live? not expired? this user's?) to its user.
+//! Three variants of the same endpoint (`/auth/me`: same handler, same JSON,
+//! behind the same middleware stack as the app), differing only in how the
+//! request's user is resolved:
+//! - `checked`: the real resolver (`middleware::session::resolve_session`).
+//!   JWT verification, then one indexed query that joins the session (live?
+//!   not expired? this user's?) to its user.
 //! - `unchecked`: JWT verification, then the user row by primary key: what a
 //!   stateless-JWT server does. No revocation check.
 //! - `jwt-only`: JWT verification and nothing else (no database at all), the
 //!   floor.
+//!
+//! The app's own `/auth/me` is measured too, as a check that the stack here
+//! matches the real one.
 //!
 //! The load generator runs in the same process on the same two cores, so the
 //! absolute numbers are conservative; the ratios are the point. Variants run
@@ -23,14 +29,20 @@ mod helpers;
 use axum::{
     Router,
     extract::{Request, State},
-    middleware::{Next, from_fn_with_state},
+    middleware::{Next, from_fn, from_fn_with_state},
     response::{IntoResponse, Response},
     routing::get,
 };
 use helpers::{Backend, PASSWORD, TestApp, unique_email};
 use portcullis::server::{
     api::me,
-    middleware::{AuthState, session::bearer_token},
+    middleware::{
+        AuthState,
+        csrf::refuse_cross_site,
+        headers::security_headers,
+        server_fn_status::server_fn_status,
+        session::{bearer_token, resolve_session},
+    },
     service::Principal,
     state::AppState,
     time::Timestamp,
@@ -43,6 +55,8 @@ use std::{
     },
     time::{Duration, Instant},
 };
+use tower_cookies::{CookieManagerLayer, Cookies};
+use tower_http::trace::TraceLayer;
 
 const ROUNDS: usize = 5;
 const ROUND: Duration = Duration::from_millis(1500);
@@ -71,9 +85,10 @@ async fn main() {
         let baseline = spawn_baselines(app.state.clone()).await;
 
         let targets = [
-            ("checked", app.url("/auth/me")),
+            ("checked", format!("{baseline}/checked/me")),
             ("unchecked", format!("{baseline}/unchecked/me")),
             ("jwt-only", format!("{baseline}/jwt-only/me")),
+            ("the app's /auth/me", app.url("/auth/me")),
         ];
         for (_, url) in &targets {
             let response = Client::new()
@@ -85,7 +100,7 @@ async fn main() {
             assert_eq!(response.status(), StatusCode::OK, "{url}");
         }
         println!("## {backend:?}\n");
-        println!("| concurrency | variant | requests/s | µs per request | vs unchecked |");
+        println!("| concurrency | variant | requests/s | µs per request | time vs unchecked |");
         println!("|---|---|---|---|---|");
         for concurrency in CONCURRENCY {
             let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); targets.len()];
@@ -178,18 +193,24 @@ async fn requests_per_second(url: &str, token: &str, concurrency: usize) -> f64 
     count as f64 / elapsed
 }
 
-/// The baselines: the real `me` handler behind resolvers without the
-/// revocation check, served like the real app (own listener, TCP_NODELAY).
+/// The three variants, each the real `me` handler behind the app's
+/// middleware stack (see `startup::app_router`), with only the session
+/// resolver swapped. Served like the app (own listener, TCP_NODELAY).
 async fn spawn_baselines(state: AppState) -> String {
+    let variant = |kind: Variant| {
+        Router::new()
+            .route("/me", get(me))
+            .layer(from_fn(server_fn_status))
+            .layer(from_fn_with_state((state.clone(), kind), resolve))
+            .layer(from_fn_with_state(state.clone(), refuse_cross_site))
+            .layer(CookieManagerLayer::new())
+    };
     let router = Router::new()
-        .route(
-            "/unchecked/me",
-            get(me).layer(from_fn_with_state(state.clone(), unchecked)),
-        )
-        .route(
-            "/jwt-only/me",
-            get(me).layer(from_fn_with_state(state.clone(), jwt_only)),
-        )
+        .nest("/checked", variant(Variant::Checked))
+        .nest("/unchecked", variant(Variant::Unchecked))
+        .nest("/jwt-only", variant(Variant::JwtOnly))
+        .layer(from_fn_with_state(state.clone(), security_headers))
+        .layer(TraceLayer::new_for_http())
         .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
@@ -197,8 +218,29 @@ async fn spawn_baselines(state: AppState) -> String {
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
     address
+}
+
+#[derive(Clone, Copy)]
+enum Variant {
+    Checked,
+    Unchecked,
+    JwtOnly,
+}
+
+async fn resolve(
+    State((state, variant)): State<(AppState, Variant)>,
+    cookies: Cookies,
+    request: Request,
+    next: Next,
+) -> Response {
+    match variant {
+        Variant::Checked => resolve_session(State(state), cookies, request, next).await,
+        Variant::Unchecked => unchecked(State(state), request, next).await,
+        Variant::JwtOnly => jwt_only(State(state), request, next).await,
+    }
 }
 
 /// JWT, then the user row by id: trusts the token until it expires.

@@ -44,6 +44,10 @@ fn percent_decode(input: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = input.get(i + 1..i + 3)?;
+            // Two hex digits, nothing else (`from_str_radix` alone accepts "+F").
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -92,6 +96,7 @@ mod tests {
             "/ /evil.example",
             "/%09/evil.example",
             "/%ZZ",
+            "/%+F",
             "/%C3",
         ] {
             assert_eq!(safe_next_path(bad), None, "{bad:?}");

@@ -446,18 +446,7 @@ impl TestApp {
             .send()
             .await
             .expect("request");
-        assert_eq!(response.status(), StatusCode::OK);
-        let body: Value = response.json().await.expect("JSON");
-        (
-            body["tokens"]["access_token"]
-                .as_str()
-                .expect("access token")
-                .to_string(),
-            body["tokens"]["refresh_token"]
-                .as_str()
-                .expect("refresh token")
-                .to_string(),
-        )
+        tokens_of(response).await
     }
 }
 

@@ -225,22 +225,29 @@ async fn wait_for(client: &Client, url: &str, status: StatusCode) {
 mod outage {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_database_outage_answers_503_without_signing_anyone_out_and_recovers() {
-        let Some(backend) = Backend::postgres_or_skip("database outage").await else {
-            return;
-        };
+    /// A PostgreSQL test database reachable only through an `Outage` proxy,
+    /// and an instance using it (not yet waited for).
+    async fn instance_behind_outage(open: bool) -> Option<(Environment, Outage, ServerProcess)> {
+        let backend = Backend::postgres_or_skip("database outage").await?;
         let env = Environment::new(backend).await;
-        let outage = Outage::start("127.0.0.1:5432", true).await;
+        let outage = Outage::start("127.0.0.1:5432", open).await;
         let url = outage.database_url(&env);
-        let server = ServerProcess::start(
+        let server = ServerProcess::start_unready(
             &env,
             &[
                 ("DATABASE_URL", &url),
                 ("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "1s"),
             ],
-        )
-        .await;
+        );
+        Some((env, outage, server))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_database_outage_answers_503_without_signing_anyone_out_and_recovers() {
+        let Some((_env, outage, server)) = instance_behind_outage(true).await else {
+            return;
+        };
+        server.wait_until_ready(Duration::from_secs(30)).await;
         let browser = Client::builder()
             .cookie_store(true)
             .timeout(Duration::from_secs(15))
@@ -306,19 +313,9 @@ mod outage {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_instance_started_while_the_database_is_down_becomes_ready_when_it_returns() {
-        let Some(backend) = Backend::postgres_or_skip("start during outage").await else {
+        let Some((_env, outage, server)) = instance_behind_outage(false).await else {
             return;
         };
-        let env = Environment::new(backend).await;
-        let outage = Outage::start("127.0.0.1:5432", false).await;
-        let url = outage.database_url(&env);
-        let server = ServerProcess::start_unready(
-            &env,
-            &[
-                ("DATABASE_URL", &url),
-                ("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "1s"),
-            ],
-        );
         let client = Client::builder()
             .timeout(Duration::from_secs(15))
             .build()

@@ -23,22 +23,17 @@ impl ServerProcess {
     /// Starts an instance on `env` (its database and data directory) and
     /// waits until it reports ready.
     pub async fn start(env: &Environment, extra: &[(&str, &str)]) -> ServerProcess {
-        let mut vars = env.vars();
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        // Instances of one deployment share the signing key by configuration.
-        vars.entry("PORTCULLIS_JWT_KEYS".into())
-            .or_insert_with(|| env.jwt_keys.clone());
-        vars.entry("RUST_LOG".into())
-            .or_insert_with(|| "warn".into());
-        let process = ServerProcess::launch(vars, env);
+        let process = ServerProcess::start_unready(env, extra);
         process.wait_until_ready(Duration::from_secs(30)).await;
         process
     }
 
-    /// Like `start`, without waiting for readiness (the database may be down).
+    /// Starts an instance without waiting for readiness (its database may be
+    /// down on purpose).
     pub fn start_unready(env: &Environment, extra: &[(&str, &str)]) -> ServerProcess {
         let mut vars = env.vars();
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        // Instances of one deployment share the signing key by configuration.
         vars.entry("PORTCULLIS_JWT_KEYS".into())
             .or_insert_with(|| env.jwt_keys.clone());
         vars.entry("RUST_LOG".into())

@@ -1,7 +1,6 @@
 use anyhow::Context;
 
 use super::{NewUser, Store, UserId, UserRecord, on_pool};
-use crate::server::time::Timestamp;
 
 impl Store {
     /// Inserts a user; `Ok(false)` when the normalized email is taken.
@@ -84,14 +83,5 @@ impl Store {
             .fetch_one(pool)
             .await)
         .context("Failed to count users")
-    }
-
-    #[doc(hidden)]
-    pub async fn password_changed_at(&self, id: UserId) -> anyhow::Result<Option<Timestamp>> {
-        on_pool!(self, pool => sqlx::query_scalar("SELECT password_changed_at FROM users WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await)
-        .context("Failed to read password_changed_at")
     }
 }
