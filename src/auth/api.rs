@@ -18,12 +18,14 @@ use crate::server::{
     service::Principal,
 };
 
-/// Creates an account and signs it in on this device.
+/// Creates an account and signs it in on this device. `next`, as for
+/// `login`, is where to go afterwards.
 #[server(endpoint = "register")]
 pub async fn register(
     email: String,
     password: String,
     password_confirm: String,
+    next: Option<String>,
 ) -> Result<SessionUser, AppError> {
     let cx = ServerFnContext::get()?;
     let issued = cx
@@ -38,7 +40,7 @@ pub async fn register(
         .await
         .map_err(|e| cx.fail(e))?;
     cx.set_session_cookies(&issued);
-    cx.redirect_plain_form("/");
+    cx.redirect_plain_form(&next_or_home(next.as_deref()));
     Ok(session_user(&issued.principal))
 }
 
@@ -58,11 +60,7 @@ pub async fn login(
         .await
         .map_err(|e| cx.fail(e))?;
     cx.set_session_cookies(&issued);
-    let target = next
-        .as_deref()
-        .and_then(super::safe_next_path)
-        .unwrap_or_else(|| "/".into());
-    cx.redirect_plain_form(&target);
+    cx.redirect_plain_form(&next_or_home(next.as_deref()));
     Ok(session_user(&issued.principal))
 }
 
@@ -72,17 +70,13 @@ pub async fn login(
 /// with dead ones, it still clears them and succeeds.
 #[server(endpoint = "logout")]
 pub async fn logout(scope: Option<LogoutScope>) -> Result<(), AppError> {
-    use axum::http::HeaderValue;
-
     let cx = ServerFnContext::get()?;
     let scope = scope.unwrap_or_default();
     let credentials = cx.state.cookies.read(&cx.cookies);
     if scope.ends_current() {
         cx.clear_session_cookies();
-        cx.insert_header(
-            "clear-site-data".parse().expect("a valid header name"),
-            HeaderValue::from_static("\"cache\", \"storage\", \"cookies\""),
-        );
+        let (name, value) = crate::server::cookies::clear_site_data();
+        cx.insert_header(name, value);
     }
     let outcome = match cx
         .state
@@ -244,6 +238,13 @@ pub async fn recent_activity() -> Result<Vec<ActivityEntry>, AppError> {
             device: e.user_agent.as_deref().map(|ua| describe_device(Some(ua))),
         })
         .collect())
+}
+
+/// Where to go after signing in: `next` if it is a same-site path, else home.
+#[cfg(feature = "ssr")]
+fn next_or_home(next: Option<&str>) -> String {
+    next.and_then(super::safe_next_path)
+        .unwrap_or_else(|| "/".into())
 }
 
 #[cfg(feature = "ssr")]

@@ -112,7 +112,8 @@ pub fn login_path(here: &str, ended: bool) -> String {
     }
 }
 
-fn encode_query_value(value: &str) -> String {
+/// Percent-encodes a value for a query string (keeps `/` readable).
+pub fn encode_query_value(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

@@ -9,7 +9,8 @@ use leptos_router::{
 use crate::{
     auth::{AuthStatus, Login, safe_next_path},
     components::{
-        AuthContext, Field, FormAlert, QueryNotice, SubmitButton, field_error, general_error,
+        AuthContext, Field, FormAlert, QueryNotice, SubmitButton, encode_query_value, field_error,
+        general_error,
     },
 };
 
@@ -30,10 +31,7 @@ pub fn LoginPage() -> impl IntoView {
         }
     });
     let register_href = move || match next.get() {
-        Some(next) => format!(
-            "/register?next={}",
-            next.replace('&', "%26").replace('?', "%3F")
-        ),
+        Some(next) => format!("/register?next={}", encode_query_value(&next)),
         None => "/register".into(),
     };
 

@@ -35,6 +35,7 @@ pub fn RegisterPage() -> impl IntoView {
         <section class="card auth-card" aria-labelledby="register-title">
             <h1 id="register-title">"Create an account"</h1>
             <ActionForm action=action attr:class="form">
+                <input type="hidden" name="next" value=move || next.get().unwrap_or_default() />
                 <FormAlert error=general_error(action, &["email", "password", "password_confirm"]) />
                 <Field label="Email" name="email" kind="email" autocomplete="username" error=field_error(action, "email") />
                 <Field

@@ -6,6 +6,7 @@
 //! `__Host-` prefix, which the browser enforces: Secure, no Domain, Path=/, so
 //! no subdomain can plant or shadow them.
 
+use axum::http::{HeaderName, HeaderValue};
 use tower_cookies::{
     Cookie, Cookies,
     cookie::{
@@ -122,4 +123,15 @@ impl SessionCookies {
             ))
             .build()
     }
+}
+
+/// The header sent with every logout that ends this device's session: the
+/// browser drops its HTTP cache (so Back cannot show a private page), its
+/// storage and every cookie of this site. The "signed out" notice travels in
+/// the URL, so clearing cookies cannot hide it.
+pub fn clear_site_data() -> (HeaderName, HeaderValue) {
+    (
+        HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"cache\", \"storage\", \"cookies\""),
+    )
 }

@@ -94,20 +94,26 @@ impl Email {
         })
     }
 
-    /// Words zxcvbn should treat as guessable for this person.
     fn hints(&self) -> Vec<String> {
-        let mut hints = vec![self.normalized.clone()];
-        if let Some((local, domain)) = self.normalized.split_once('@') {
-            hints.push(local.to_string());
-            hints.extend(
-                domain
-                    .split('.')
-                    .filter(|p| p.len() > 2)
-                    .map(str::to_string),
-            );
-        }
-        hints
+        password_hints(&self.normalized)
     }
+}
+
+/// Words zxcvbn should treat as guessable for the owner of `email`: the
+/// address, its local part and the longer parts of its domain.
+fn password_hints(email: &str) -> Vec<String> {
+    let email = email.to_lowercase();
+    let mut hints = vec![email.clone()];
+    if let Some((local, domain)) = email.split_once('@') {
+        hints.push(local.to_string());
+        hints.extend(
+            domain
+                .split('.')
+                .filter(|p| p.len() > 2)
+                .map(str::to_string),
+        );
+    }
+    hints
 }
 
 pub struct AuthService {
@@ -456,9 +462,8 @@ impl AuthService {
         self.passwords
             .check_length(current)
             .map_err(|problem| AuthError::password("current_password", problem))?;
-        let email = Email::parse(&principal.email)?;
         self.passwords
-            .check_new(new, confirmation, email.hints())
+            .check_new(new, confirmation, password_hints(&principal.email))
             .await
             .map_err(|problem| {
                 AuthError::password(

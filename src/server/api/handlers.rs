@@ -3,7 +3,7 @@
 use axum::{
     Json,
     extract::{Path, Query, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use crate::{
     auth::{AppError, ErrorCode, LogoutScope},
     server::{
         client::ClientInfo,
+        cookies::clear_site_data,
         db::SessionId,
         error::{AuthError, error_response},
         middleware::session::{AuthState, SignedIn, bearer_token},
@@ -367,10 +368,8 @@ pub async fn logout(
 /// everything it kept for us.
 pub fn with_clear_site_data(mut response: Response, scope: LogoutScope) -> Response {
     if scope.ends_current() {
-        response.headers_mut().insert(
-            "clear-site-data",
-            HeaderValue::from_static("\"cache\", \"storage\", \"cookies\""),
-        );
+        let (name, value) = clear_site_data();
+        response.headers_mut().insert(name, value);
     }
     response
 }
