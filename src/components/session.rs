@@ -147,11 +147,28 @@ where
                         let to = login_path(&here, status == AuthStatus::SessionEnded);
                         view! { <Redirect path=to /> }.into_any()
                     }
-                    Err(error) => view! { <crate::components::FormAlert error=Signal::stored(Some(error)) /> }.into_any(),
+                    Err(error) => {
+                        set_error_status(&error);
+                        view! { <crate::components::FormAlert error=Signal::stored(Some(error)) /> }.into_any()
+                    }
                 }
             })}
         </Transition>
     }
+}
+
+/// During server rendering, a page that could not be built answers with the
+/// status of its error (503 while the database is away), not 200.
+fn set_error_status(error: &AppError) {
+    #[cfg(feature = "ssr")]
+    if let (Some(response), Ok(status)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        axum::http::StatusCode::from_u16(error.code.status()),
+    ) {
+        response.set_status(status);
+    }
+    #[cfg(not(feature = "ssr"))]
+    let _ = error;
 }
 
 fn search_part(search: &str) -> String {

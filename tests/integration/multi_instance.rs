@@ -280,10 +280,15 @@ mod outage {
             .send()
             .await
             .expect("an answer, not a hang");
+        assert_eq!(
+            page.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "a page, not a hang"
+        );
+        let html = page.text().await.unwrap();
         assert!(
-            page.status().is_server_error() || page.status() == StatusCode::OK,
-            "{}",
-            page.status()
+            html.contains("temporarily unavailable"),
+            "the page says why"
         );
         assert_eq!(
             browser
