@@ -95,6 +95,9 @@ export default defineConfig({
           PORTCULLIS_PUBLIC_URL: '',
           PORTCULLIS_SECURE_COOKIES: '',
           PORTCULLIS_TRUST_FORWARDED_FOR: '',
+          // The throttling test locks its own account after 5 failures; a
+          // long first lockout keeps it locked however slow the machine is.
+          PORTCULLIS_LOGIN_BACKOFF_BASE: '30s',
         },
       },
 });

@@ -8,7 +8,8 @@ test.describe('sign-in form', () => {
     await gotoPage(page, '/login');
     const alert = page.getByRole('alert');
     await page.getByLabel('Email', { exact: true }).fill(creds.email);
-    // The default limit is 5 failures per account; the 6th attempt waits.
+    // The limit is 5 failures per account; the 6th attempt waits (the test
+    // server's first lockout is 30 s, see playwright.config.ts).
     for (let attempt = 1; attempt <= 5; attempt++) {
       await page.getByLabel('Password', { exact: true }).fill(`wrong guess number ${attempt}`);
       await page.getByRole('button', { name: 'Sign in' }).click();
