@@ -348,7 +348,7 @@ mod outage {
 
         outage.reopen();
         wait_for(&client, &server.url("/readyz"), StatusCode::OK).await;
-        let browser = client_with_cookies();
+        let browser = crate::process::client();
         register_on(&server, &browser).await;
         assert_eq!(
             browser
@@ -359,9 +359,5 @@ mod outage {
                 .status(),
             StatusCode::OK
         );
-    }
-
-    fn client_with_cookies() -> Client {
-        Client::builder().cookie_store(true).build().unwrap()
     }
 }
