@@ -5,12 +5,14 @@
 #   - wasm-bindgen-cli, at exactly the version of the wasm-bindgen crate in Cargo.lock
 #   - Node packages from package-lock.json: Playwright, and binaryen for wasm-opt
 #   - Debian's Chromium, for the browser tests (ensure_chromium)
+#   - cargo-nextest, the test runner with per-test deadlines (ensure_nextest)
 # Everything is idempotent: a second run only checks versions.
 
 set -euo pipefail
 
 PORTCULLIS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARGO_LEPTOS_VERSION="0.3.10"
+NEXTEST_VERSION="0.9.143"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
@@ -79,6 +81,15 @@ ensure_chromium() {
     say "Installing Debian's Chromium for the browser tests"
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+}
+
+# Machines of this kind come with cargo-nextest; elsewhere it is built once.
+ensure_nextest() {
+    if cargo nextest --version >/dev/null 2>&1; then
+        return
+    fi
+    say "Installing cargo-nextest ${NEXTEST_VERSION} (one-time)"
+    cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked
 }
 
 # Everything the build needs.

@@ -13,13 +13,14 @@ use axum::{
 };
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use sha2::{Digest, Sha256};
 use std::{
     io::Write,
     net::SocketAddr,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::Path,
+    sync::OnceLock,
     time::Duration,
 };
 use tokio::net::TcpListener;
@@ -199,7 +200,7 @@ pub fn app_router(state: AppState) -> Router {
     // `/api/…` endpoint; the wildcard answers for names that do not exist.
     let dynamic = Router::new()
         .route("/api/{*name}", any(unknown_server_fn))
-        .leptos_routes_with_context(&state, generate_route_list(App), context, {
+        .leptos_routes_with_context(&state, app_routes(), context, {
             let options = leptos_options.clone();
             move || shell(options.clone())
         })
@@ -219,6 +220,20 @@ pub fn app_router(state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), headers::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The app's page routes, generated once per process.
+///
+/// Generating them runs the whole app with a *process-global* flag set
+/// (`leptos_server::SuppressResourceLoad`) that makes every `Resource` first
+/// polled meanwhile wait forever, including one in a page another thread is
+/// rendering for a real request: that response never starts (leptos-rs/leptos
+/// #4773). So the list is made before the first `Application` serves anything
+/// and never again, however many instances a process builds (tests build
+/// one per test). The routes are the same for every instance.
+fn app_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 async fn unknown_server_fn() -> AppError {

@@ -4,7 +4,7 @@ use crate::{
     helpers::*,
     process::{ServerProcess, bearer_login_on, bearer_me_on, client, register_on},
 };
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
@@ -26,7 +26,7 @@ backend_tests! {
             .map(|chunk| {
                 let (chunk, answered, url) = (chunk.to_vec(), answered.clone(), server.url("/auth/logout"));
                 tokio::spawn(async move {
-                    let client = Client::new();
+                    let client = plain_client();
                     for token in chunk {
                         match client.post(&url).bearer_auth(&token).send().await {
                             Ok(response) if response.status() == StatusCode::OK => answered.lock().await.push(token),

@@ -21,6 +21,20 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use uuid::Uuid;
 
 pub const PASSWORD: &str = "violet kettle anthem 42";
+
+/// Every request a test sends gives up after this long, so a server that
+/// never answers fails that test, by name, instead of stalling the run.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The one way tests build an HTTP client: with [`REQUEST_TIMEOUT`].
+pub fn http() -> reqwest::ClientBuilder {
+    Client::builder().timeout(REQUEST_TIMEOUT)
+}
+
+/// A client with no cookie store that follows redirects.
+pub fn plain_client() -> Client {
+    http().build().expect("an HTTP client")
+}
 pub const NEW_PASSWORD: &str = "copper lantern meadow 17";
 
 /// Runs each test once per storage backend, from one definition: the same
@@ -271,7 +285,7 @@ impl TestApp {
             let _ = stop.await;
         }));
         let jar = Arc::new(Jar::default());
-        let client = Client::builder()
+        let client = http()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -297,7 +311,7 @@ impl TestApp {
     /// A second browser (its own cookies) on the same server.
     pub fn new_browser(&self) -> (Client, Arc<Jar>) {
         let jar = Arc::new(Jar::default());
-        let client = Client::builder()
+        let client = http()
             .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -307,7 +321,7 @@ impl TestApp {
 
     /// A client with no cookie store, for replaying exact cookies.
     pub fn bare_client(&self) -> Client {
-        Client::builder()
+        http()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client")

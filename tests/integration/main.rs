@@ -13,6 +13,7 @@ mod multi_instance;
 mod openapi;
 mod properties;
 mod renewal_and_rotation;
+mod route_generation;
 mod secrets_in_logs;
 mod security;
 mod sessions_and_audit;

@@ -33,7 +33,7 @@ backend_tests! {
         let email = register_on(&a, &client()).await;
         let (access, _) = bearer_login_on(&a, &email).await;
         assert_eq!(bearer_me_on(&a, &access).await, StatusCode::OK);
-        let logout = Client::new().post(b.url("/auth/logout")).bearer_auth(&access).send().await.unwrap();
+        let logout = plain_client().post(b.url("/auth/logout")).bearer_auth(&access).send().await.unwrap();
         assert_eq!(logout.status(), StatusCode::OK);
         assert_eq!(bearer_me_on(&a, &access).await, StatusCode::UNAUTHORIZED);
     }
@@ -65,7 +65,7 @@ backend_tests! {
                 let url = if i % 2 == 0 { a.url("/auth/refresh") } else { b.url("/auth/refresh") };
                 let token = refresh.clone();
                 tokio::spawn(async move {
-                    Client::new().post(url).json(&json!({ "refresh_token": token })).send().await.unwrap()
+                    plain_client().post(url).json(&json!({ "refresh_token": token })).send().await.unwrap()
                 })
             })
             .collect();
@@ -82,8 +82,8 @@ backend_tests! {
             assert_eq!(bearer_me_on(&b, access).await, StatusCode::OK, "nobody was logged out");
         }
         // Exactly one live token: the successor refreshes, the original is retired.
-        let (access, _) = tokens_of(Client::new().post(b.url("/auth/refresh")).json(&json!({ "refresh_token": successors[0] })).send().await.unwrap()).await;
-        let me: Value = Client::new().get(a.url("/auth/me")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
+        let (access, _) = tokens_of(plain_client().post(b.url("/auth/refresh")).json(&json!({ "refresh_token": successors[0] })).send().await.unwrap()).await;
+        let me: Value = plain_client().get(a.url("/auth/me")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
         let session = portcullis::server::db::SessionId(uuid::Uuid::parse_str(me["session_id"].as_str().unwrap()).unwrap());
         let store = portcullis::server::db::Store::connect_lazy(&portcullis::server::config::DatabaseSettings {
             url: env.database_url.clone(),
@@ -102,7 +102,7 @@ backend_tests! {
         let b = ServerProcess::start(&env, &limits).await;
         let email = register_on(&a, &client()).await;
         let attempt = |server: &ServerProcess, password: &str| {
-            Client::new().post(server.url("/auth/login")).json(&json!({ "email": email, "password": password })).send()
+            plain_client().post(server.url("/auth/login")).json(&json!({ "email": email, "password": password })).send()
         };
         for i in 0..5 {
             let server = if i % 2 == 0 { &a } else { &b };
@@ -149,7 +149,7 @@ backend_tests! {
         // A registration spends most of its time hashing: send one, then SIGTERM.
         let url = server.url("/auth/register");
         let in_flight = tokio::spawn(async move {
-            Client::new().post(url).json(&json!({ "email": unique_email(), "password": PASSWORD })).send().await
+            plain_client().post(url).json(&json!({ "email": unique_email(), "password": PASSWORD })).send().await
         });
         tokio::time::sleep(Duration::from_millis(15)).await;
         let status = server.terminate();
@@ -248,7 +248,7 @@ mod outage {
             return;
         };
         server.wait_until_ready(Duration::from_secs(30)).await;
-        let browser = Client::builder()
+        let browser = http()
             .cookie_store(true)
             .timeout(Duration::from_secs(15))
             .build()
@@ -321,10 +321,7 @@ mod outage {
         let Some((_env, outage, server)) = instance_behind_outage(false).await else {
             return;
         };
-        let client = Client::builder()
-            .timeout(Duration::from_secs(15))
-            .build()
-            .unwrap();
+        let client = http().timeout(Duration::from_secs(15)).build().unwrap();
         wait_for(&client, &server.url("/healthz"), StatusCode::OK).await;
         assert_eq!(
             client

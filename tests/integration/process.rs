@@ -2,7 +2,7 @@
 //! environment variables like an operator would, on a free port.
 
 use crate::helpers::Environment;
-use crate::helpers::{PASSWORD, server_fn_with, tokens_of, unique_email};
+use crate::helpers::{PASSWORD, http, plain_client, server_fn_with, tokens_of, unique_email};
 use reqwest::{Client, StatusCode};
 use serde_json::json;
 use std::{
@@ -81,7 +81,7 @@ impl ServerProcess {
     }
 
     pub async fn wait_until_ready(&self, timeout: Duration) {
-        let client = Client::new();
+        let client = plain_client();
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(response) = client.get(format!("{}/readyz", self.address)).send().await
@@ -149,10 +149,7 @@ pub fn free_port() -> u16 {
 
 /// A cookie-keeping client, like a browser.
 pub fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .build()
-        .expect("an HTTP client")
+    http().cookie_store(true).build().expect("an HTTP client")
 }
 
 /// Registers a fresh account through the server function; `client` is then
@@ -176,7 +173,7 @@ pub async fn register_on(server: &ServerProcess, client: &Client) -> String {
 
 pub async fn bearer_login_on(server: &ServerProcess, email: &str) -> (String, String) {
     tokens_of(
-        Client::new()
+        plain_client()
             .post(server.url("/auth/login"))
             .json(&json!({ "email": email, "password": PASSWORD, "token_delivery": "body" }))
             .send()
@@ -187,7 +184,7 @@ pub async fn bearer_login_on(server: &ServerProcess, email: &str) -> (String, St
 }
 
 pub async fn bearer_me_on(server: &ServerProcess, access: &str) -> StatusCode {
-    Client::new()
+    plain_client()
         .get(server.url("/auth/me"))
         .bearer_auth(access)
         .send()

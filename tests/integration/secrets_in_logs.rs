@@ -43,11 +43,11 @@ backend_tests! {
         assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
 
         // A bearer client: login, refresh, use.
-        let login = reqwest::Client::new().post(server.url("/auth/login")).json(&json!({ "email": email, "password": PASSWORD, "token_delivery": "body" })).send().await.unwrap();
+        let login = plain_client().post(server.url("/auth/login")).json(&json!({ "email": email, "password": PASSWORD, "token_delivery": "body" })).send().await.unwrap();
         let (access, refresh) = tokens_of(login).await;
-        let refreshed = reqwest::Client::new().post(server.url("/auth/refresh")).json(&json!({ "refresh_token": refresh })).send().await.unwrap();
+        let refreshed = plain_client().post(server.url("/auth/refresh")).json(&json!({ "refresh_token": refresh })).send().await.unwrap();
         let (access2, refresh2) = tokens_of(refreshed).await;
-        assert_eq!(reqwest::Client::new().get(server.url("/auth/me")).bearer_auth(&access2).send().await.unwrap().status(), StatusCode::OK);
+        assert_eq!(plain_client().get(server.url("/auth/me")).bearer_auth(&access2).send().await.unwrap().status(), StatusCode::OK);
         secrets.extend([access, refresh, access2, refresh2]);
 
         let changed = server_fn_with(&browser, &server.address, "change_password", &[("current_password", PASSWORD), ("new_password", NEW_PASSWORD), ("new_password_confirm", NEW_PASSWORD)]).await;
