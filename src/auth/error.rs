@@ -46,6 +46,8 @@ pub enum ErrorCode {
     /// A cross-site request was refused.
     CrossSiteRequest,
     Throttled,
+    /// Too much password hashing at once: shed, nothing done; retry shortly.
+    Busy,
     LogoutFailed,
     Unavailable,
     Internal,
@@ -75,7 +77,7 @@ impl ErrorCode {
             Throttled => 429,
             HeadersTooLarge => 431,
             LogoutFailed | Internal => 500,
-            Unavailable => 503,
+            Unavailable | Busy => 503,
         }
     }
 
@@ -101,6 +103,7 @@ impl ErrorCode {
             ReauthRequired => "reauth_required",
             CrossSiteRequest => "cross_site_request",
             Throttled => "throttled",
+            Busy => "busy",
             LogoutFailed => "logout_failed",
             Unavailable => "unavailable",
             Internal => "internal",
@@ -129,7 +132,7 @@ pub struct AppError {
     /// The form field the error is about, so the UI can show it in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// Seconds until a throttled request may be retried.
+    /// Seconds until a throttled or shed request may be retried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }

@@ -38,6 +38,7 @@ pub struct Settings {
     pub jwt: JwtSettings,
     pub sessions: SessionSettings,
     pub passwords: PasswordPolicy,
+    pub hashing: HashingSettings,
     pub throttle: ThrottleSettings,
     pub maintenance: MaintenanceSettings,
     /// Take the client IP from the last `X-Forwarded-For` hop. Only behind a
@@ -91,6 +92,18 @@ pub struct SessionSettings {
 pub struct PasswordPolicy {
     pub min_chars: usize,
     pub max_chars: usize,
+}
+
+/// The bounded pool every password hash and verification runs in (see
+/// `server::hashing`).
+#[derive(Debug, Clone, Copy)]
+pub struct HashingSettings {
+    /// Computations at once; each holds 19 MiB for the life of the process.
+    pub concurrency: usize,
+    /// Jobs that may wait for a worker; more are refused at once.
+    pub queue_capacity: usize,
+    /// The longest a job may wait for a worker before it is refused.
+    pub queue_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -166,6 +179,31 @@ impl Settings {
             return Err(invalid(
                 "PORTCULLIS_PASSWORD_MAX_LENGTH",
                 "must be between 64 (and the minimum) and 1024",
+            ));
+        }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let concurrency = vars.number("PORTCULLIS_HASH_CONCURRENCY", cores)?;
+        if !(1..=256).contains(&concurrency) {
+            return Err(invalid(
+                "PORTCULLIS_HASH_CONCURRENCY",
+                "must be between 1 and 256",
+            ));
+        }
+        let hashing = HashingSettings {
+            concurrency,
+            queue_capacity: vars.number("PORTCULLIS_HASH_QUEUE_CAPACITY", concurrency * 64)?,
+            queue_timeout: vars.duration("PORTCULLIS_HASH_QUEUE_TIMEOUT", "2s")?,
+        };
+        if !(1..=100_000).contains(&hashing.queue_capacity) {
+            return Err(invalid(
+                "PORTCULLIS_HASH_QUEUE_CAPACITY",
+                "must be between 1 and 100000",
+            ));
+        }
+        if hashing.queue_timeout.is_zero() || hashing.queue_timeout > Duration::from_secs(60) {
+            return Err(invalid(
+                "PORTCULLIS_HASH_QUEUE_TIMEOUT",
+                "must be positive and at most 60s",
             ));
         }
         let jwt = JwtSettings {
@@ -251,6 +289,7 @@ impl Settings {
             jwt,
             sessions,
             passwords,
+            hashing,
             throttle,
             maintenance,
             trust_forwarded_for: vars
@@ -441,6 +480,11 @@ mod tests {
             ("PORTCULLIS_PUBLIC_URL", "https://auth.example.com/path"),
             ("DATABASE_URL", "mysql://localhost/db"),
             ("PORTCULLIS_REFRESH_GRACE", "1h"),
+            ("PORTCULLIS_HASH_CONCURRENCY", "0"),
+            ("PORTCULLIS_HASH_CONCURRENCY", "many"),
+            ("PORTCULLIS_HASH_QUEUE_CAPACITY", "0"),
+            ("PORTCULLIS_HASH_QUEUE_TIMEOUT", "0s"),
+            ("PORTCULLIS_HASH_QUEUE_TIMEOUT", "10m"),
         ];
         for (key, value) in cases {
             let err = settings(&[(key, value)]).unwrap_err().to_string();

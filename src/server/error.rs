@@ -12,7 +12,10 @@ use axum::{
 };
 use std::time::Duration;
 
-use super::{passwords::PasswordProblem, tokens::TokenError};
+use super::{
+    passwords::{HashFailure, PasswordProblem},
+    tokens::TokenError,
+};
 use crate::auth::{AppError, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +54,9 @@ pub enum AuthError {
     NotFound,
     #[error("throttled for {retry_after:?}")]
     Throttled { retry_after: Duration },
+    /// The password hashing pool shed this request: nothing was done.
+    #[error("shed under load; retry in {retry_after:?}")]
+    Busy { retry_after: Duration },
     #[error("database unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error(transparent)]
@@ -77,6 +83,15 @@ impl From<anyhow::Error> for AuthError {
             AuthError::Unavailable(error)
         } else {
             AuthError::Unexpected(error)
+        }
+    }
+}
+
+impl From<HashFailure> for AuthError {
+    fn from(failure: HashFailure) -> Self {
+        match failure {
+            HashFailure::Busy { retry_after } => AuthError::Busy { retry_after },
+            HashFailure::Failed(cause) => AuthError::Unexpected(cause),
         }
     }
 }
@@ -142,8 +157,7 @@ impl AuthError {
             .on_field("password"),
             AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
             AuthError::Throttled { retry_after } => {
-                // Rounded up: retrying after a rounded-down wait would be refused.
-                let seconds = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+                let seconds = whole_seconds(*retry_after);
                 AppError {
                     retry_after: Some(seconds),
                     ..AppError::new(
@@ -155,6 +169,13 @@ impl AuthError {
                     )
                 }
             }
+            AuthError::Busy { retry_after } => AppError {
+                retry_after: Some(whole_seconds(*retry_after)),
+                ..AppError::new(
+                    C::Busy,
+                    "Too many sign-ins right now. Try again in a moment.",
+                )
+            },
             AuthError::Unavailable(cause) => {
                 tracing::error!(error = ?cause, "database unavailable");
                 AppError::new(
@@ -168,6 +189,13 @@ impl AuthError {
             }
         }
     }
+}
+
+/// Rounded up: retrying after a rounded-down wait would be refused.
+fn whole_seconds(wait: Duration) -> u64 {
+    u64::try_from(wait.as_millis().div_ceil(1000))
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 fn human_seconds(seconds: u64) -> String {

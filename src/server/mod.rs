@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod db;
 pub mod error;
 pub mod fns;
+pub mod hashing;
 pub mod middleware;
 pub mod passwords;
 pub mod service;

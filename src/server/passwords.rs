@@ -1,21 +1,27 @@
 //! Password policy and hashing.
 //!
 //! Hashes are argon2id with the OWASP parameters (19 MiB, 2 passes, 1 lane).
-//! Hashing and verifying always run on the blocking pool, never on the async
-//! runtime. Passwords are NFKC-normalised first (NIST SP 800-63B), so the same
-//! password typed on another keyboard or OS still matches; nothing is ever
-//! truncated, and over-long input is refused before any hashing.
+//! Every hash and verification, the dummy one for unknown accounts included,
+//! runs in the bounded [`HashPool`]: never on the async runtime, never more
+//! at once than the pool allows, and in memory each worker keeps. Passwords
+//! are NFKC-normalised first (NIST SP 800-63B), so the same password typed on
+//! another keyboard or OS still matches; nothing is ever truncated, and
+//! over-long input is refused before any hashing.
 
 use anyhow::Context;
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
-    password_hash::{SaltString, rand_core::OsRng},
+    Algorithm, Argon2, Params, PasswordHash, Version,
+    password_hash::{Output, ParamsString, SaltString, rand_core::OsRng},
 };
 use secrecy::{ExposeSecret, SecretString};
-use std::fmt;
+use std::{fmt, time::Duration};
+use subtle::ConstantTimeEq;
 use unicode_normalization::UnicodeNormalization;
 
-use super::config::PasswordPolicy;
+use super::{
+    config::{HashingSettings, PasswordPolicy},
+    hashing::{HashPool, Memory, PoolError, StatsSnapshot},
+};
 
 /// OWASP Password Storage Cheat Sheet, argon2id option 2.
 pub const MEMORY_KIB: u32 = 19 * 1024;
@@ -73,29 +79,61 @@ pub struct Verification {
     pub needs_rehash: bool,
 }
 
+/// Why a hash or verification did not produce an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HashFailure {
+    /// Shed under load: nothing was computed, and nothing should be counted.
+    #[error("password hashing is saturated")]
+    Busy { retry_after: Duration },
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<PoolError> for HashFailure {
+    fn from(error: PoolError) -> Self {
+        match error {
+            PoolError::Busy { retry_after } => HashFailure::Busy { retry_after },
+            PoolError::Crashed => HashFailure::Failed(anyhow::anyhow!(error)),
+        }
+    }
+}
+
 pub struct Passwords {
     policy: PasswordPolicy,
     params: Params,
+    pool: HashPool,
     /// Verified against when the account does not exist, so an unknown email
-    /// costs exactly as much as a wrong password.
+    /// costs exactly as much as a wrong password, and waits in the same queue.
     dummy_hash: String,
 }
 
 impl Passwords {
-    pub async fn new(policy: PasswordPolicy) -> anyhow::Result<Self> {
+    pub async fn new(policy: PasswordPolicy, hashing: HashingSettings) -> anyhow::Result<Self> {
         let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
             .map_err(|e| anyhow::anyhow!("Invalid argon2 parameters: {e}"))?;
-        let throwaway = Password::new(&uuid::Uuid::new_v4().to_string());
-        let dummy_hash = hash_blocking(params.clone(), throwaway).await?;
-        Ok(Self {
+        let pool =
+            HashPool::new(hashing).context("Failed to start the password hashing threads")?;
+        let mut passwords = Self {
             policy,
             params,
-            dummy_hash,
-        })
+            pool,
+            dummy_hash: String::new(),
+        };
+        // Also measures a first run time for the pool's wait estimate.
+        let throwaway = Password::new(&uuid::Uuid::new_v4().to_string());
+        passwords.dummy_hash = passwords
+            .hash(&throwaway)
+            .await
+            .map_err(|e| anyhow::anyhow!("Failed to make the dummy password hash: {e}"))?;
+        Ok(passwords)
     }
 
     pub fn policy(&self) -> PasswordPolicy {
         self.policy
+    }
+
+    pub fn pool_stats(&self) -> StatsSnapshot {
+        self.pool.stats()
     }
 
     /// Length only: for passwords being checked rather than chosen (login,
@@ -138,8 +176,12 @@ impl Passwords {
         }
     }
 
-    pub async fn hash(&self, password: &Password) -> anyhow::Result<String> {
-        hash_blocking(self.params.clone(), password.clone()).await
+    pub async fn hash(&self, password: &Password) -> Result<String, HashFailure> {
+        let (password, params) = (password.clone(), self.params.clone());
+        Ok(self
+            .pool
+            .run(move |memory| hash_with(memory, &params, &password))
+            .await??)
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when
@@ -148,24 +190,20 @@ impl Passwords {
         &self,
         password: &Password,
         stored: Option<&str>,
-    ) -> anyhow::Result<Verification> {
+    ) -> Result<Verification, HashFailure> {
         let is_real = stored.is_some();
         let stored = stored.unwrap_or(&self.dummy_hash).to_string();
-        let password = password.clone();
-        let params = self.params.clone();
-        tokio::task::spawn_blocking(move || {
-            let parsed = PasswordHash::new(&stored)
-                .map_err(|e| anyhow::anyhow!("A stored password hash is unreadable: {e}"))?;
-            let matches = Argon2::default()
-                .verify_password(password.expose().as_bytes(), &parsed)
-                .is_ok();
-            Ok(Verification {
-                matches: matches && is_real,
-                needs_rehash: matches && is_real && !uses_current_parameters(&parsed, &params),
+        let (password, params) = (password.clone(), self.params.clone());
+        Ok(self
+            .pool
+            .run(move |memory| {
+                let (matches, current) = verify_with(memory, &stored, &password, &params)?;
+                anyhow::Ok(Verification {
+                    matches: matches && is_real,
+                    needs_rehash: matches && is_real && !current,
+                })
             })
-        })
-        .await
-        .context("The password verification task failed")?
+            .await??)
     }
 }
 
@@ -173,16 +211,69 @@ fn argon2(params: Params) -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
-async fn hash_blocking(params: Params, password: Password) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2(params)
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| anyhow::anyhow!("Failed to hash a password: {e}"))
-    })
-    .await
-    .context("The password hashing task failed")?
+/// A new PHC-format argon2id hash of `password`, computed in `memory`.
+fn hash_with(memory: &mut Memory, params: &Params, password: &Password) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| anyhow::anyhow!("Failed to decode a fresh salt: {e}"))?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2(params.clone())
+        .hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt_bytes,
+            &mut output,
+            memory.blocks(params.block_count()),
+        )
+        .map_err(|e| anyhow::anyhow!("Failed to hash a password: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params)
+            .map_err(|e| anyhow::anyhow!("Failed to encode argon2 parameters: {e}"))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&output).map_err(|e| anyhow::anyhow!("Bad argon2 output: {e}"))?),
+    };
+    Ok(hash.to_string())
+}
+
+/// Recomputes `stored`'s hash of `password` in `memory` with the parameters
+/// the hash names, and compares in constant time. Returns whether it matches
+/// and whether `stored` uses `current` parameters.
+fn verify_with(
+    memory: &mut Memory,
+    stored: &str,
+    password: &Password,
+    current: &Params,
+) -> anyhow::Result<(bool, bool)> {
+    let unreadable = |e: argon2::password_hash::Error| {
+        anyhow::anyhow!("A stored password hash is unreadable: {e}")
+    };
+    let parsed = PasswordHash::new(stored).map_err(unreadable)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(unreadable)?;
+    let version = match parsed.version {
+        Some(v) => Version::try_from(v).map_err(|e| anyhow::anyhow!("Bad argon2 version: {e}"))?,
+        None => Version::default(),
+    };
+    let params = Params::try_from(&parsed).map_err(unreadable)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        anyhow::bail!("A stored password hash has no salt or no output");
+    };
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(unreadable)?;
+    let mut output = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt_bytes,
+            &mut output,
+            memory.blocks(params.block_count()),
+        )
+        .map_err(|e| anyhow::anyhow!("Failed to verify a password: {e}"))?;
+    let matches: bool = output.as_slice().ct_eq(expected.as_bytes()).into();
+    Ok((matches, uses_current_parameters(&parsed, current)))
 }
 
 fn uses_current_parameters(hash: &PasswordHash<'_>, current: &Params) -> bool {
@@ -225,6 +316,8 @@ fn strength_verdict(password: &str, user_inputs: &[String]) -> Option<String> {
 mod tests {
     use super::*;
 
+    use argon2::{PasswordHasher, PasswordVerifier};
+
     fn policy() -> PasswordPolicy {
         PasswordPolicy {
             min_chars: 12,
@@ -232,9 +325,40 @@ mod tests {
         }
     }
 
+    fn hashing() -> HashingSettings {
+        HashingSettings {
+            concurrency: 2,
+            queue_capacity: 16,
+            queue_timeout: Duration::from_secs(30),
+        }
+    }
+
+    #[tokio::test]
+    async fn hashes_in_reused_memory_are_standard_phc_strings_both_ways() {
+        let passwords = Passwords::new(policy(), hashing()).await.unwrap();
+        let pw = Password::new("correct horse battery staple");
+        // Ours verifies with the crate's own allocating verifier...
+        let ours = passwords.hash(&pw).await.unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(pw.expose().as_bytes(), &parsed)
+                .is_ok()
+        );
+        // ...and the crate's hash (as stored by earlier versions) with ours.
+        let theirs = argon2(passwords.params.clone())
+            .hash_password(pw.expose().as_bytes(), &SaltString::generate(&mut OsRng))
+            .unwrap()
+            .to_string();
+        let v = passwords.verify(&pw, Some(&theirs)).await.unwrap();
+        assert!(v.matches && !v.needs_rehash);
+        let garbage = passwords.verify(&pw, Some("$argon2id$nonsense")).await;
+        assert!(matches!(garbage, Err(HashFailure::Failed(_))));
+    }
+
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
-        let passwords = Passwords::new(policy()).await.unwrap();
+        let passwords = Passwords::new(policy(), hashing()).await.unwrap();
         let pw = Password::new("correct horse battery staple");
         let hash = passwords.hash(&pw).await.unwrap();
         assert!(
@@ -252,7 +376,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_account_never_matches_even_the_dummy_password() {
-        let passwords = Passwords::new(policy()).await.unwrap();
+        let passwords = Passwords::new(policy(), hashing()).await.unwrap();
         let v = passwords
             .verify(&Password::new("anything at all"), None)
             .await
@@ -262,7 +386,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_with_older_parameters_ask_to_be_rehashed() {
-        let passwords = Passwords::new(policy()).await.unwrap();
+        let passwords = Passwords::new(policy(), hashing()).await.unwrap();
         let pw = Password::new("correct horse battery staple");
         let weak = argon2(Params::new(8 * 1024, 1, 1, None).unwrap())
             .hash_password(pw.expose().as_bytes(), &SaltString::generate(&mut OsRng))
@@ -274,7 +398,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_policy_says_why_a_password_is_refused() {
-        let passwords = Passwords::new(policy()).await.unwrap();
+        let passwords = Passwords::new(policy(), hashing()).await.unwrap();
         let check = |pw: &str, confirm: &str| {
             let (pw, confirm) = (Password::new(pw), Password::new(confirm));
             let passwords = &passwords;

@@ -12,15 +12,26 @@ use super::{
         sessions::{PasswordChange, Rotation},
     },
     error::AuthError,
-    passwords::{Password, Passwords},
+    passwords::{HashFailure, Password, Passwords},
     time::Timestamp,
     tokens::{AccessClaims, RefreshToken, TokenIssuer, new_rotation_key},
 };
 use crate::auth::LogoutScope;
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 /// How many successors a retired token may be behind the live one and still
 /// be adopted inside the grace window (a burst of tabs refreshing at once).
 const MAX_ADOPTION_STEPS: usize = 4;
+
+/// Shed password checks are audited at most this often, with their count,
+/// so that a storm cannot turn into a storm of audit rows.
+const SHED_AUDIT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Longest email address (RFC 5321 path limit).
 const MAX_EMAIL_LEN: usize = 254;
@@ -122,6 +133,28 @@ pub struct AuthService {
     passwords: Passwords,
     sessions: SessionSettings,
     throttle: ThrottleSettings,
+    shed: ShedTally,
+}
+
+/// Counts shed password checks between two `load_shed` audit events.
+#[derive(Default)]
+struct ShedTally {
+    pending: AtomicU64,
+    last_recorded: Mutex<Option<Instant>>,
+}
+
+impl ShedTally {
+    /// Counts one; returns the count to record now, if an event is due.
+    fn count(&self) -> Option<u64> {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.last_recorded.lock().ok()?;
+        let due = last.is_none_or(|at| at.elapsed() >= SHED_AUDIT_INTERVAL);
+        if !due {
+            return None;
+        }
+        *last = Some(Instant::now());
+        Some(self.pending.swap(0, Ordering::Relaxed))
+    }
 }
 
 impl AuthService {
@@ -138,7 +171,42 @@ impl AuthService {
             passwords,
             sessions,
             throttle,
+            shed: ShedTally::default(),
         }
+    }
+
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    /// A hashing result as the caller sees it. Shed load is audited (counted,
+    /// never with the password) and answered `Busy`; nothing else happens,
+    /// in particular no failure is counted against any throttle.
+    async fn hashed<T>(
+        &self,
+        result: Result<T, HashFailure>,
+        client: &ClientInfo,
+    ) -> Result<T, AuthError> {
+        let failure = match result {
+            Ok(value) => return Ok(value),
+            Err(failure) => failure,
+        };
+        if matches!(failure, HashFailure::Busy { .. })
+            && let Some(count) = self.shed.count()
+        {
+            tracing::warn!(count, "password checks shed: the hashing pool is saturated");
+            let detail = format!("{count} password checks shed");
+            self.record(
+                EventKind::LoadShed,
+                None,
+                None,
+                client,
+                Some(&detail),
+                Timestamp::now(),
+            )
+            .await;
+        }
+        Err(failure.into())
     }
 
     pub fn tokens(&self) -> &TokenIssuer {
@@ -163,7 +231,9 @@ impl AuthService {
                     problem,
                 )
             })?;
-        let hash = self.passwords.hash(password).await?;
+        let hash = self
+            .hashed(self.passwords.hash(password).await, client)
+            .await?;
         let now = Timestamp::now();
         let user_id = UserId::random();
         let inserted = self
@@ -215,7 +285,8 @@ impl AuthService {
         let verification = self
             .passwords
             .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await?;
+            .await;
+        let verification = self.hashed(verification, client).await?;
         let user = match user {
             Some(user) if verification.matches => user,
             other => {
@@ -471,11 +542,11 @@ impl AuthService {
                     problem,
                 )
             })?;
-        self.confirm_password(principal, current).await?;
+        self.confirm_password(principal, current, client).await?;
         if new.same_as(current) {
             return Err(AuthError::SamePassword);
         }
-        let hash = self.passwords.hash(new).await?;
+        let hash = self.hashed(self.passwords.hash(new).await, client).await?;
         let refresh = RefreshToken::generate();
         let now = Timestamp::now();
         let session_expires_at = self
@@ -539,7 +610,7 @@ impl AuthService {
             self.passwords
                 .check_length(password)
                 .map_err(|_| AuthError::ReauthRequired)?;
-            self.confirm_password(principal, password).await?;
+            self.confirm_password(principal, password, client).await?;
             self.store
                 .mark_reauthenticated(principal.session_id, Timestamp::now())
                 .await?;
@@ -579,6 +650,7 @@ impl AuthService {
         &self,
         principal: &Principal,
         password: &Password,
+        client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let now = Timestamp::now();
         let key = account_key(&principal.email.to_lowercase());
@@ -595,7 +667,8 @@ impl AuthService {
         let verification = self
             .passwords
             .verify(password, Some(&user.password_hash))
-            .await?;
+            .await;
+        let verification = self.hashed(verification, client).await?;
         if !verification.matches {
             self.record_failures(&[(key, self.throttle.account_max_failures)], now)
                 .await?;
@@ -842,6 +915,7 @@ pub fn describe_event(event: &EventRecord) -> String {
         }
         "password_changed" => "Password changed; other sessions ended".into(),
         "session_revoked" => "A session was revoked".into(),
+        "load_shed" => "Sign-ins refused while the server was overloaded".into(),
         other => other.replace('_', " "),
     }
 }

@@ -102,7 +102,7 @@ impl Application {
         let store = Store::connect_lazy(&settings.database)?;
         let keys = load_jwt_keys(&settings, store.engine())?;
         let tokens = TokenIssuer::new(&keys, &settings.jwt)?;
-        let passwords = Passwords::new(settings.passwords).await?;
+        let passwords = Passwords::new(settings.passwords, settings.hashing).await?;
         let auth = AuthService::new(
             store.clone(),
             tokens,

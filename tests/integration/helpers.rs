@@ -572,6 +572,34 @@ impl TestApp {
         state
     }
 
+    /// A `SELECT COUNT(*) …`, straight from the database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        match self.env.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.env.database_url)
+                    .await
+                    .expect("connect");
+                let n = sqlx::query_scalar(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("SQL runs");
+                pool.close().await;
+                n
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.env.database_url)
+                    .await
+                    .expect("connect");
+                let n = sqlx::query_scalar(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("SQL runs");
+                pool.close().await;
+                n
+            }
+        }
+    }
+
     /// Refreshes with a refresh token in the body, as a bearer client does.
     pub async fn bearer_refresh(&self, refresh_token: &str) -> Response {
         self.bare_client()

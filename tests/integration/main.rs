@@ -8,6 +8,7 @@ mod account;
 mod crash_safety;
 mod hostile_inputs;
 mod json_api;
+mod login_under_load;
 mod logout;
 mod multi_instance;
 mod openapi;

@@ -204,6 +204,7 @@ fn deliver(
         (status = 201, body = AuthResponse, description = "Created and signed in"),
         (status = 409, body = ErrorResponse, description = "`email_taken`"),
         (status = 422, body = ErrorResponse, description = "`invalid_input`, `weak_password`, `password_mismatch`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -229,6 +230,7 @@ pub async fn register(
         (status = 200, body = AuthResponse, description = "Signed in"),
         (status = 401, body = ErrorResponse, description = "`invalid_credentials` (unknown email and wrong password alike)"),
         (status = 429, body = ErrorResponse, description = "`throttled`; see `Retry-After`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -384,6 +386,7 @@ pub fn with_clear_site_data(mut response: Response, scope: LogoutScope) -> Respo
         (status = 401, body = ErrorResponse, description = "`unauthenticated` or `session_ended`"),
         (status = 422, body = ErrorResponse, description = "`invalid_current_password`, `weak_password`, `password_mismatch`, `same_password`, `invalid_input`"),
         (status = 429, body = ErrorResponse, description = "`throttled`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -461,6 +464,7 @@ pub async fn list_sessions(
         (status = 403, body = ErrorResponse, description = "`reauth_required`"),
         (status = 404, body = ErrorResponse, description = "`not_found`: no such session among yours"),
         (status = 422, body = ErrorResponse, description = "`invalid_current_password`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
     ))]
 pub async fn revoke_session(
     State(state): State<AppState>,

@@ -158,6 +158,9 @@ pub enum EventKind {
     RefreshTokenReuseDetected,
     PasswordChanged,
     SessionRevoked,
+    /// Password checks refused because the hashing pool was saturated; the
+    /// detail carries how many since the previous such event.
+    LoadShed,
 }
 
 impl EventKind {
@@ -171,6 +174,7 @@ impl EventKind {
             EventKind::RefreshTokenReuseDetected => "refresh_token_reuse_detected",
             EventKind::PasswordChanged => "password_changed",
             EventKind::SessionRevoked => "session_revoked",
+            EventKind::LoadShed => "load_shed",
         }
     }
 }
