@@ -143,9 +143,7 @@ pub async fn current_user() -> Result<AuthStatus, AppError> {
     match &cx.auth {
         AuthState::SignedIn(principal) => Ok(AuthStatus::SignedIn(session_user(principal))),
         AuthState::Ended => Ok(AuthStatus::SessionEnded),
-        AuthState::Unavailable => Err(cx.fail(AuthError::Unavailable(anyhow::anyhow!(
-            "session check failed"
-        )))),
+        AuthState::Unavailable(fault) => Err(cx.fail(AuthError::Unavailable(fault.clone()))),
         AuthState::Anonymous | AuthState::BadBearer(_) | AuthState::Deferred => {
             Ok(AuthStatus::SignedOut)
         }

@@ -48,10 +48,56 @@ pub struct Settings {
 
 #[derive(Debug, Clone)]
 pub struct DatabaseSettings {
+    /// Decided once, from the URL's scheme; everyone else reads this field.
+    pub engine: Engine,
     pub url: String,
     pub max_connections: u32,
     /// How long a request waits for a connection before it gets a 503.
     pub acquire_timeout: Duration,
+}
+
+/// Which engine a database URL selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    fn of_url(url: &str) -> Option<Engine> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Engine::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+impl DatabaseSettings {
+    /// Settings for `url`, its engine read from the scheme.
+    pub fn for_url(
+        url: String,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<DatabaseSettings, ConfigError> {
+        let engine = Engine::of_url(&url)
+            .ok_or_else(|| invalid("DATABASE_URL", "must start with sqlite: or postgres://"))?;
+        Ok(DatabaseSettings {
+            engine,
+            url,
+            max_connections,
+            acquire_timeout,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -149,18 +195,9 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let vars = Vars(&lookup);
         let data_dir = PathBuf::from(vars.string("PORTCULLIS_DATA_DIR", "./data"));
-        let database_url = match vars.get("DATABASE_URL") {
-            Some(url) => {
-                if super::db::Engine::of_url(&url).is_none() {
-                    return Err(invalid(
-                        "DATABASE_URL",
-                        "must start with sqlite: or postgres://",
-                    ));
-                }
-                url
-            }
-            None => format!("sqlite://{}/portcullis.db", data_dir.display()),
-        };
+        let database_url = vars
+            .get("DATABASE_URL")
+            .unwrap_or_else(|| format!("sqlite://{}/portcullis.db", data_dir.display()));
         let public_url = match vars.get("PORTCULLIS_PUBLIC_URL") {
             Some(url) => Some(parse_origin(&url)?),
             None => None,
@@ -276,11 +313,11 @@ impl Settings {
         Ok(Settings {
             leptos,
             data_dir,
-            database: DatabaseSettings {
-                url: database_url,
-                max_connections: vars.number("PORTCULLIS_DB_MAX_CONNECTIONS", 10)?,
-                acquire_timeout: vars.duration("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "3s")?,
-            },
+            database: DatabaseSettings::for_url(
+                database_url,
+                vars.number("PORTCULLIS_DB_MAX_CONNECTIONS", 10)?,
+                vars.duration("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "3s")?,
+            )?,
             public_url,
             secure_cookies: vars
                 .get("PORTCULLIS_SECURE_COOKIES")

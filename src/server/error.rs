@@ -10,9 +10,17 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use std::time::Duration;
+use std::{
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use super::{
+    db::StoreError,
     passwords::{HashFailure, PasswordProblem},
     tokens::TokenError,
 };
@@ -57,33 +65,65 @@ pub enum AuthError {
     /// The password hashing pool shed this request: nothing was done.
     #[error("shed under load; retry in {retry_after:?}")]
     Busy { retry_after: Duration },
-    #[error("database unavailable")]
-    Unavailable(#[source] anyhow::Error),
-    #[error(transparent)]
-    Unexpected(anyhow::Error),
+    /// The database cannot be reached now (503, retryable).
+    #[error("database unavailable: {0}")]
+    Unavailable(Fault),
+    #[error("unexpected error: {0}")]
+    Unexpected(Fault),
+}
+
+/// A fault with its whole cause chain, logged exactly once however many
+/// times it is cloned and passed on (the session middleware keeps it for the
+/// handler that finally answers).
+#[derive(Clone)]
+pub struct Fault {
+    cause: Arc<anyhow::Error>,
+    logged: Arc<AtomicBool>,
+}
+
+impl Fault {
+    pub fn new(cause: impl Into<anyhow::Error>) -> Fault {
+        Fault {
+            cause: Arc::new(cause.into()),
+            logged: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Logs the fault with its full chain, unless that was done already.
+    pub fn log_once(&self, message: &'static str) {
+        if !self.logged.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = ?self.cause, "{message}");
+        }
+    }
+}
+
+impl fmt::Debug for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.cause, f)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#}", self.cause)
+    }
+}
+
+impl From<StoreError> for AuthError {
+    /// Storage classified the failure already (`db::StoreError`).
+    fn from(error: StoreError) -> Self {
+        if error.is_unavailable() {
+            AuthError::Unavailable(Fault::new(error))
+        } else {
+            AuthError::Unexpected(Fault::new(error))
+        }
+    }
 }
 
 impl From<anyhow::Error> for AuthError {
-    /// Storage errors that mean "the database is not there right now" become
-    /// `Unavailable` (503, retryable); everything else is a real fault.
+    /// Anything else that fails (signing a token, say) is a real fault.
     fn from(error: anyhow::Error) -> Self {
-        let unavailable = error.chain().any(|cause| {
-            matches!(
-                cause.downcast_ref::<sqlx::Error>(),
-                Some(
-                    sqlx::Error::PoolTimedOut
-                        | sqlx::Error::PoolClosed
-                        | sqlx::Error::Io(_)
-                        | sqlx::Error::Tls(_)
-                        | sqlx::Error::WorkerCrashed
-                )
-            )
-        });
-        if unavailable {
-            AuthError::Unavailable(error)
-        } else {
-            AuthError::Unexpected(error)
-        }
+        AuthError::Unexpected(Fault::new(error))
     }
 }
 
@@ -91,7 +131,7 @@ impl From<HashFailure> for AuthError {
     fn from(failure: HashFailure) -> Self {
         match failure {
             HashFailure::Busy { retry_after } => AuthError::Busy { retry_after },
-            HashFailure::Failed(cause) => AuthError::Unexpected(cause),
+            HashFailure::Failed(cause) => AuthError::Unexpected(Fault::new(cause)),
         }
     }
 }
@@ -176,15 +216,15 @@ impl AuthError {
                     "Too many sign-ins right now. Try again in a moment.",
                 )
             },
-            AuthError::Unavailable(cause) => {
-                tracing::error!(error = ?cause, "database unavailable");
+            AuthError::Unavailable(fault) => {
+                fault.log_once("database unavailable");
                 AppError::new(
                     C::Unavailable,
                     "The service is temporarily unavailable. Please try again shortly.",
                 )
             }
-            AuthError::Unexpected(cause) => {
-                tracing::error!(error = ?cause, "unexpected error");
+            AuthError::Unexpected(fault) => {
+                fault.log_once("unexpected error");
                 AppError::new(C::Internal, "Something went wrong on our side.")
             }
         }
@@ -233,5 +273,36 @@ pub fn error_response(error: AppError, status: StatusCode) -> Response {
 impl IntoResponse for AuthError {
     fn into_response(self) -> Response {
         self.to_app_error().into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::db::StoreError;
+
+    #[test]
+    fn a_storage_fault_keeps_its_real_cause_and_is_logged_once() {
+        let store = StoreError::Unavailable {
+            action: "Failed to check a session",
+            source: Box::new(sqlx::Error::Io(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+        };
+        let error = AuthError::from(store);
+        let AuthError::Unavailable(fault) = &error else {
+            panic!("unavailable storage is AuthError::Unavailable: {error:?}");
+        };
+        let text = format!("{fault:?}");
+        assert!(text.contains("Failed to check a session"), "{text}");
+        assert!(text.contains("connection refused"), "{text}");
+        assert!(!fault.logged.load(Ordering::Acquire));
+        let copy = fault.clone();
+        copy.log_once("first");
+        assert!(
+            fault.logged.load(Ordering::Acquire),
+            "clones share the flag"
+        );
+        assert_eq!(error.to_app_error().code, ErrorCode::Unavailable);
     }
 }

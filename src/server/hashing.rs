@@ -280,17 +280,20 @@ mod tests {
         let pool = Arc::new(HashPool::new(settings(2, 64, Duration::from_secs(60))).unwrap());
         let now_running = Arc::new(AtomicUsize::new(0));
         let overlap_seen = Arc::new(AtomicUsize::new(0));
+        // Jobs pass this two at a time: it proves that two do run at once,
+        // while the counters prove that a third never joins them.
+        let pair = Arc::new(Barrier::new(2));
         let jobs = (0..40).map(|_| {
             let pool = pool.clone();
             let now_running = now_running.clone();
             let overlap_seen = overlap_seen.clone();
+            let pair = pair.clone();
             tokio::spawn(async move {
                 pool.run(move |memory| {
                     let n = now_running.fetch_add(1, Ordering::SeqCst) + 1;
                     overlap_seen.fetch_max(n, Ordering::SeqCst);
-                    // Real work, so that jobs do overlap when allowed to.
                     memory.blocks(1024)[0] = Block::default();
-                    std::thread::sleep(Duration::from_millis(2));
+                    pair.wait();
                     now_running.fetch_sub(1, Ordering::SeqCst);
                 })
                 .await

@@ -737,11 +737,12 @@ impl AuthService {
     /// Re-hashes with current parameters after a successful login. A failure
     /// here must not fail the login, so it is logged and dropped.
     async fn upgrade_hash(&self, user_id: UserId, old_hash: &str, password: &Password) {
-        let result = async {
+        let result: anyhow::Result<()> = async {
             let new_hash = self.passwords.hash(password).await?;
             self.store
                 .upgrade_password_hash(user_id, old_hash, &new_hash)
-                .await
+                .await?;
+            Ok(())
         }
         .await;
         match result {

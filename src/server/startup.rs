@@ -29,14 +29,14 @@ use tower_http::{
     compression::CompressionLayer,
     services::{ServeDir, ServeFile},
     set_header::SetResponseHeaderLayer,
-    trace::TraceLayer,
+    trace::{DefaultOnFailure, TraceLayer},
 };
 
 use super::{
     api,
     config::{JwtKeySpec, Settings, parse_jwt_keys},
     cookies::SessionCookies,
-    db::{Engine, Store, ensure_sqlite_parent},
+    db::{Engine, Store},
     middleware::{csrf, headers, server_fn_status, session},
     passwords::Passwords,
     service::AuthService,
@@ -96,9 +96,6 @@ impl Application {
                 settings.data_dir.display()
             )
         })?;
-        if Engine::of_url(&settings.database.url) == Some(Engine::Sqlite) {
-            ensure_sqlite_parent(&settings.database.url)?;
-        }
         let store = Store::connect_lazy(&settings.database)?;
         let keys = load_jwt_keys(&settings, store.engine())?;
         let tokens = TokenIssuer::new(&keys, &settings.jwt)?;
@@ -218,7 +215,12 @@ pub fn app_router(state: AppState) -> Router {
         .merge(static_routes(&leptos_options))
         .merge(dynamic)
         .layer(from_fn_with_state(state.clone(), headers::security_headers))
-        .layer(TraceLayer::new_for_http())
+        // Faults are logged once, with their cause, where they are answered
+        // (`AuthError::to_app_error`); a second line per 5xx says nothing new.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .with_state(state)
 }
 
@@ -356,7 +358,8 @@ async fn prepare_schema(state: &AppState) -> anyhow::Result<()> {
             state.mark_schema_ready();
             Ok(())
         }
-        Err(error) if is_connect_failure(&error) => {
+        Err(error) if error.is_unavailable() => {
+            let error = anyhow::Error::new(error);
             tracing::warn!(error = %format!("{error:#}"), "database not reachable yet; migrations will be retried");
             let state = state.clone();
             tokio::spawn(async move {
@@ -370,6 +373,7 @@ async fn prepare_schema(state: &AppState) -> anyhow::Result<()> {
                             return;
                         }
                         Err(error) => {
+                            let error = anyhow::Error::new(error);
                             tracing::debug!(error = %format!("{error:#}"), "migrations still pending")
                         }
                     }
@@ -378,26 +382,8 @@ async fn prepare_schema(state: &AppState) -> anyhow::Result<()> {
             });
             Ok(())
         }
-        Err(error) => Err(error),
+        Err(error) => Err(error.into()),
     }
-}
-
-fn is_connect_failure(error: &anyhow::Error) -> bool {
-    error.chain().any(
-        |cause| match cause.downcast_ref::<sqlx::migrate::MigrateError>() {
-            Some(sqlx::migrate::MigrateError::Execute(e)) => matches!(
-                e,
-                sqlx::Error::Io(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolClosed
-            ),
-            _ => matches!(
-                cause.downcast_ref::<sqlx::Error>(),
-                Some(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_))
-            ),
-        },
-    )
 }
 
 /// `PORTCULLIS_JWT_KEYS` when set. Otherwise, on SQLite only, a key generated

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{
     config::MaintenanceSettings,
     config::ThrottleSettings,
-    db::{Store, SweepReport},
+    db::{Store, StoreResult, SweepReport},
     time::Timestamp,
 };
 
@@ -16,7 +16,7 @@ pub async fn sweep_once(
     store: &Store,
     maintenance: &MaintenanceSettings,
     throttle: &ThrottleSettings,
-) -> anyhow::Result<SweepReport> {
+) -> StoreResult<SweepReport> {
     let now = Timestamp::now();
     store
         .sweep(

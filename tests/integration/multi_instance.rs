@@ -85,12 +85,8 @@ backend_tests! {
         let (access, _) = tokens_of(plain_client().post(b.url("/auth/refresh")).json(&json!({ "refresh_token": successors[0] })).send().await.unwrap()).await;
         let me: Value = plain_client().get(a.url("/auth/me")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
         let session = portcullis::server::db::SessionId(uuid::Uuid::parse_str(me["session_id"].as_str().unwrap()).unwrap());
-        let store = portcullis::server::db::Store::connect_lazy(&portcullis::server::config::DatabaseSettings {
-            url: env.database_url.clone(),
-            max_connections: 1,
-            acquire_timeout: Duration::from_secs(5),
-        })
-        .unwrap();
+        let settings = portcullis::server::config::DatabaseSettings::for_url(env.database_url.clone(), 1, Duration::from_secs(5)).unwrap();
+        let store = portcullis::server::db::Store::connect_lazy(&settings).unwrap();
         assert_eq!(store.live_refresh_tokens(session).await.unwrap(), 1);
         store.close().await;
     }
@@ -274,6 +270,11 @@ mod outage {
             error_code(me).await,
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
         );
+        // The fault is logged once, with its real cause: not once by the
+        // session check and again, with a made-up cause, by the answer.
+        let log = server.output();
+        assert_eq!(log.matches("ERROR").count(), 1, "{log}");
+        assert!(log.contains("Failed to check a session"), "{log}");
         let page = browser
             .get(server.url("/account"))
             .header("accept", "text/html")

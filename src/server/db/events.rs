@@ -1,9 +1,9 @@
-use anyhow::Context;
+use super::{StoreContext, StoreResult};
 
 use super::{EventRecord, NewEvent, Store, UserId, on_pool};
 
 impl Store {
-    pub async fn record_event(&self, event: &NewEvent<'_>) -> anyhow::Result<()> {
+    pub async fn record_event(&self, event: &NewEvent<'_>) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO auth_events (occurred_at, kind, user_id, session_id, ip, user_agent, detail) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -27,7 +27,7 @@ impl Store {
         &self,
         user_id: UserId,
         limit: i64,
-    ) -> anyhow::Result<Vec<EventRecord>> {
+    ) -> StoreResult<Vec<EventRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT occurred_at, kind, session_id, ip, user_agent, detail FROM auth_events \
              WHERE user_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2",
@@ -40,7 +40,7 @@ impl Store {
     }
 
     /// Every event of a kind, oldest first; for tests and investigations.
-    pub async fn events_of_kind(&self, kind: &str) -> anyhow::Result<Vec<EventRecord>> {
+    pub async fn events_of_kind(&self, kind: &str) -> StoreResult<Vec<EventRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT occurred_at, kind, session_id, ip, user_agent, detail FROM auth_events \
              WHERE kind = $1 ORDER BY id",

@@ -11,21 +11,25 @@
 //! single conditional statements or transactions that start with a write, so
 //! they are safe across instances without read-then-write windows.
 
+mod error;
 mod events;
 mod models;
 pub mod sessions;
 mod throttle;
 mod users;
 
+pub(crate) use error::StoreContext;
+pub use error::{StoreError, StoreResult};
 pub use models::*;
 
-use anyhow::Context;
+use anyhow::Context as _;
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{str::FromStr, time::Duration};
 
+pub use super::config::Engine;
 use super::{config::DatabaseSettings, time::Timestamp};
 
 /// Runs `$body` with `$pool` bound to the concrete pool. The body is compiled
@@ -46,32 +50,6 @@ pub(crate) enum Pool {
     Postgres(sqlx::PgPool),
 }
 
-/// Which engine a database URL selects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
-impl Engine {
-    pub fn of_url(url: &str) -> Option<Engine> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Some(Engine::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Some(Engine::Sqlite)
-        } else {
-            None
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "sqlite",
-            Engine::Postgres => "postgres",
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
@@ -83,10 +61,12 @@ impl Store {
     /// itself when it comes back.
     pub fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<Store> {
         let url = settings.url.as_str();
-        let pool = match Engine::of_url(url) {
-            Some(Engine::Postgres) => {
+        let pool = match settings.engine {
+            Engine::Postgres => {
                 let options = PgConnectOptions::from_str(url)
-                    .context("DATABASE_URL is not a valid PostgreSQL URL")?
+                    .map_err(|e| {
+                        anyhow::Error::new(e).context("DATABASE_URL is not a valid PostgreSQL URL")
+                    })?
                     .application_name("portcullis");
                 Pool::Postgres(
                     PgPoolOptions::new()
@@ -97,9 +77,11 @@ impl Store {
                         .connect_lazy_with(options),
                 )
             }
-            Some(Engine::Sqlite) => {
+            Engine::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
-                    .context("DATABASE_URL is not a valid SQLite URL")?
+                    .map_err(|e| {
+                        anyhow::Error::new(e).context("DATABASE_URL is not a valid SQLite URL")
+                    })?
                     .create_if_missing(true)
                     .foreign_keys(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -107,6 +89,15 @@ impl Store {
                     // process and of the machine: fsync every commit.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(settings.acquire_timeout);
+                if let Some(parent) = options
+                    .get_filename()
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("Failed to create the directory {}", parent.display())
+                    })?;
+                }
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(settings.max_connections)
@@ -114,7 +105,6 @@ impl Store {
                         .connect_lazy_with(options),
                 )
             }
-            None => anyhow::bail!("DATABASE_URL must start with sqlite: or postgres://"),
         };
         Ok(Store { pool })
     }
@@ -127,18 +117,22 @@ impl Store {
     }
 
     /// Applies the engine's migrations from `migrations/<engine>/`.
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        match &self.pool {
-            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
-            Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
-        }
-        .context("Failed to apply database migrations")
+    pub async fn migrate(&self) -> StoreResult<()> {
+        StoreContext::context(
+            match &self.pool {
+                Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+                Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
+            },
+            "Failed to apply database migrations",
+        )
     }
 
     /// Cheap round trip for the readiness probe.
-    pub async fn ping(&self) -> anyhow::Result<()> {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
-            .context("Failed to reach the database")
+    pub async fn ping(&self) -> StoreResult<()> {
+        StoreContext::context(
+            on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop)),
+            "Failed to reach the database",
+        )
     }
 
     /// Closes the pool; later queries fail with `PoolClosed`.
@@ -155,8 +149,9 @@ impl Store {
         revoked_before: Timestamp,
         events_before: Timestamp,
         throttle_before: Timestamp,
-    ) -> anyhow::Result<SweepReport> {
-        on_pool!(self, pool => async {
+    ) -> StoreResult<SweepReport> {
+        StoreContext::context(
+            on_pool!(self, pool => async {
             let sessions = sqlx::query(
                 "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $2",
             )
@@ -180,8 +175,9 @@ impl Store {
             .await?
             .rows_affected();
             Ok::<_, sqlx::Error>(SweepReport { sessions, events, throttles })
-        }.await)
-        .context("Failed to sweep expired records")
+        }.await),
+            "Failed to sweep expired records",
+        )
     }
 }
 
@@ -190,23 +186,4 @@ pub struct SweepReport {
     pub sessions: u64,
     pub events: u64,
     pub throttles: u64,
-}
-
-/// Makes sure the directory that will hold a SQLite file exists.
-pub fn ensure_sqlite_parent(url: &str) -> anyhow::Result<()> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    if let Some(parent) = Path::new(path)
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("Failed to create the directory {}", parent.display()))?;
-    }
-    Ok(())
 }

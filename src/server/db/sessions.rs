@@ -1,4 +1,4 @@
-use anyhow::Context;
+use super::{StoreContext, StoreResult};
 use uuid::Uuid;
 
 use super::{
@@ -30,7 +30,7 @@ pub struct PasswordChange<'a> {
 
 impl Store {
     /// Creates a session with its first refresh token, atomically.
-    pub async fn create_session(&self, session: &NewSession<'_>) -> anyhow::Result<()> {
+    pub async fn create_session(&self, session: &NewSession<'_>) -> StoreResult<()> {
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -69,7 +69,7 @@ impl Store {
         session_id: SessionId,
         user_id: UserId,
         now: Timestamp,
-    ) -> anyhow::Result<Option<ActiveSession>> {
+    ) -> StoreResult<Option<ActiveSession>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT s.id AS session_id, s.user_id, u.email, s.authenticated_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
@@ -83,10 +83,7 @@ impl Store {
         .context("Failed to check a session")
     }
 
-    pub async fn find_refresh_token(
-        &self,
-        hash: &[u8],
-    ) -> anyhow::Result<Option<RefreshTokenRecord>> {
+    pub async fn find_refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT t.session_id, s.user_id, u.email, t.generation, t.retired_at, s.rotation_key, \
              s.authenticated_at, s.last_used_at, s.expires_at, s.revoked_at \
@@ -109,7 +106,7 @@ impl Store {
     /// on PostgreSQL concurrent callers queue on its row lock and re-check the
     /// condition; on SQLite it takes the write lock. Either way exactly one
     /// caller wins, on any number of instances.
-    pub async fn rotate_refresh_token(&self, rotation: &Rotation<'_>) -> anyhow::Result<bool> {
+    pub async fn rotate_refresh_token(&self, rotation: &Rotation<'_>) -> StoreResult<bool> {
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let retired = sqlx::query(
@@ -158,7 +155,7 @@ impl Store {
         id: SessionId,
         reason: RevokeReason,
         now: Timestamp,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         on_pool!(self, pool => sqlx::query(
             "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
              WHERE id = $1 AND revoked_at IS NULL",
@@ -181,7 +178,7 @@ impl Store {
         id: SessionId,
         reason: RevokeReason,
         now: Timestamp,
-    ) -> anyhow::Result<bool> {
+    ) -> StoreResult<bool> {
         on_pool!(self, pool => sqlx::query(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3",
@@ -204,7 +201,7 @@ impl Store {
         keep: Option<SessionId>,
         reason: RevokeReason,
         now: Timestamp,
-    ) -> anyhow::Result<u64> {
+    ) -> StoreResult<u64> {
         // The nil UUID is never a session id, so it stands for "keep none".
         let keep = keep.unwrap_or(SessionId(Uuid::nil()));
         on_pool!(self, pool => sqlx::query(
@@ -226,7 +223,7 @@ impl Store {
         &self,
         user_id: UserId,
         now: Timestamp,
-    ) -> anyhow::Result<Vec<SessionRecord>> {
+    ) -> StoreResult<Vec<SessionRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT id, created_at, last_used_at, user_agent, ip FROM sessions \
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
@@ -240,7 +237,7 @@ impl Store {
     }
 
     /// Records that the password was just proven on this device.
-    pub async fn mark_reauthenticated(&self, id: SessionId, now: Timestamp) -> anyhow::Result<()> {
+    pub async fn mark_reauthenticated(&self, id: SessionId, now: Timestamp) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
             .bind(id)
             .bind(now)
@@ -257,7 +254,7 @@ impl Store {
     pub async fn change_password(
         &self,
         change: &PasswordChange<'_>,
-    ) -> anyhow::Result<Option<Timestamp>> {
+    ) -> StoreResult<Option<Timestamp>> {
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             // First statement writes, and fails the whole change if the
@@ -314,7 +311,7 @@ impl Store {
 
     /// Number of live refresh tokens of a session (0 or 1 unless something is
     /// wrong); for tests of the rotation invariant.
-    pub async fn live_refresh_tokens(&self, session_id: SessionId) -> anyhow::Result<i64> {
+    pub async fn live_refresh_tokens(&self, session_id: SessionId) -> StoreResult<i64> {
         on_pool!(self, pool => sqlx::query_scalar(
             "SELECT COUNT(*) FROM refresh_tokens WHERE session_id = $1 AND retired_at IS NULL",
         )
@@ -328,7 +325,7 @@ impl Store {
     pub async fn session_revocation(
         &self,
         id: SessionId,
-    ) -> anyhow::Result<Option<(Option<Timestamp>, Option<String>)>> {
+    ) -> StoreResult<Option<(Option<Timestamp>, Option<String>)>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT revoked_at, revoked_reason FROM sessions WHERE id = $1",
         )

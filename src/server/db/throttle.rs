@@ -1,4 +1,4 @@
-use anyhow::Context;
+use super::{StoreContext, StoreResult};
 
 use super::{Store, on_pool};
 use crate::server::time::Timestamp;
@@ -9,7 +9,7 @@ impl Store {
         &self,
         keys: &[&str],
         now: Timestamp,
-    ) -> anyhow::Result<Option<Timestamp>> {
+    ) -> StoreResult<Option<Timestamp>> {
         let mut latest: Option<Timestamp> = None;
         for key in keys {
             let until: Option<Timestamp> = on_pool!(self, pool => sqlx::query_scalar(
@@ -33,7 +33,7 @@ impl Store {
         key: &str,
         now: Timestamp,
         reset_before: Timestamp,
-    ) -> anyhow::Result<i64> {
+    ) -> StoreResult<i64> {
         on_pool!(self, pool => sqlx::query_scalar(
             "INSERT INTO login_throttle (key, failures, last_failure_at) VALUES ($1, 1, $2) \
              ON CONFLICT (key) DO UPDATE SET \
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// Locks `key` until `until`, never shortening an existing lock.
-    pub async fn lock_login(&self, key: &str, until: Timestamp) -> anyhow::Result<()> {
+    pub async fn lock_login(&self, key: &str, until: Timestamp) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
             "UPDATE login_throttle SET locked_until = $2 \
              WHERE key = $1 AND (locked_until IS NULL OR locked_until < $2)",
@@ -65,7 +65,7 @@ impl Store {
         .context("Failed to lock a login key")
     }
 
-    pub async fn clear_login_failures(&self, key: &str) -> anyhow::Result<()> {
+    pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query("DELETE FROM login_throttle WHERE key = $1")
             .bind(key)
             .execute(pool)

@@ -1,10 +1,10 @@
-use anyhow::Context;
+use super::{StoreContext, StoreResult};
 
 use super::{NewUser, Store, UserId, UserRecord, on_pool};
 
 impl Store {
     /// Inserts a user; `Ok(false)` when the normalized email is taken.
-    pub async fn insert_user(&self, user: &NewUser<'_>) -> anyhow::Result<bool> {
+    pub async fn insert_user(&self, user: &NewUser<'_>) -> StoreResult<bool> {
         on_pool!(self, pool => sqlx::query(
             "INSERT INTO users (id, email, email_normalized, password_hash, created_at, password_changed_at) \
              VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_normalized) DO NOTHING",
@@ -24,7 +24,7 @@ impl Store {
     pub async fn find_user_by_email(
         &self,
         email_normalized: &str,
-    ) -> anyhow::Result<Option<UserRecord>> {
+    ) -> StoreResult<Option<UserRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT id, email, password_hash FROM users WHERE email_normalized = $1",
         )
@@ -34,7 +34,7 @@ impl Store {
         .context("Failed to look up a user by email")
     }
 
-    pub async fn find_user(&self, id: UserId) -> anyhow::Result<Option<UserRecord>> {
+    pub async fn find_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT id, email, password_hash FROM users WHERE id = $1",
         )
@@ -51,7 +51,7 @@ impl Store {
         id: UserId,
         old_hash: &str,
         new_hash: &str,
-    ) -> anyhow::Result<()> {
+    ) -> StoreResult<()> {
         // Conditional on the old hash, so a concurrent password change wins.
         on_pool!(self, pool => sqlx::query(
             "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
@@ -67,7 +67,7 @@ impl Store {
     }
 
     /// Deletes a user and, by cascade, their sessions and refresh tokens.
-    pub async fn delete_user(&self, id: UserId) -> anyhow::Result<bool> {
+    pub async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
         on_pool!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(pool)
@@ -78,7 +78,7 @@ impl Store {
     }
 
     /// Number of users; for tests and operations.
-    pub async fn count_users(&self) -> anyhow::Result<i64> {
+    pub async fn count_users(&self) -> StoreResult<i64> {
         on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(pool)
             .await)

@@ -17,7 +17,11 @@ use axum::{
 use tower_cookies::Cookies;
 
 use crate::server::{
-    client::ClientInfo, error::AuthError, service::Principal, state::AppState, tokens::TokenError,
+    client::ClientInfo,
+    error::{AuthError, Fault},
+    service::Principal,
+    state::AppState,
+    tokens::TokenError,
 };
 
 /// Paths whose handlers read credentials themselves: renewing first would
@@ -33,8 +37,9 @@ pub enum AuthState {
     Ended,
     /// An `Authorization` header that is not a usable bearer token.
     BadBearer(TokenError),
-    /// The database could not be asked; cookies were left alone.
-    Unavailable,
+    /// The database could not be asked; cookies were left alone. The fault
+    /// is logged once: by whoever answers with it, or after the response.
+    Unavailable(Fault),
     /// Not resolved: the handler reads credentials itself.
     Deferred,
 }
@@ -46,9 +51,7 @@ impl AuthState {
             AuthState::SignedIn(principal) => Ok(principal),
             AuthState::Ended => Err(AuthError::SessionEnded),
             AuthState::BadBearer(kind) => Err(AuthError::InvalidToken(*kind)),
-            AuthState::Unavailable => Err(AuthError::Unavailable(anyhow::anyhow!(
-                "session check failed earlier in this request"
-            ))),
+            AuthState::Unavailable(fault) => Err(AuthError::Unavailable(fault.clone())),
             AuthState::Anonymous | AuthState::Deferred => Err(AuthError::Unauthenticated),
         }
     }
@@ -90,8 +93,14 @@ pub async fn resolve_session(
         resolve(&state, request.headers(), &cookies, &client).await
     };
     request.extensions_mut().insert(client);
-    request.extensions_mut().insert(auth);
-    next.run(request).await
+    request.extensions_mut().insert(auth.clone());
+    let response = next.run(request).await;
+    // A page that did not need the user (the login page during an outage)
+    // never reported the fault; it is still worth one line.
+    if let AuthState::Unavailable(fault) = &auth {
+        fault.log_once("session check failed");
+    }
+    response
 }
 
 async fn resolve(
@@ -138,10 +147,12 @@ fn from_result(result: Result<Principal, AuthError>) -> AuthState {
         Ok(principal) => AuthState::SignedIn(principal),
         Err(AuthError::InvalidToken(kind)) => AuthState::BadBearer(kind),
         Err(AuthError::SessionEnded) => AuthState::Ended,
-        Err(error) => {
-            tracing::error!(error = ?error, "session check failed");
-            AuthState::Unavailable
+        Err(AuthError::Unavailable(fault) | AuthError::Unexpected(fault)) => {
+            AuthState::Unavailable(fault)
         }
+        Err(other) => AuthState::Unavailable(Fault::new(anyhow::anyhow!(
+            "the session check failed: {other}"
+        ))),
     }
 }
 
@@ -149,9 +160,8 @@ fn from_result(result: Result<Principal, AuthError>) -> AuthState {
 /// cookies are dead, so the browser is told to drop them.
 fn ended_or_unavailable(state: &AppState, cookies: &Cookies, error: AuthError) -> AuthState {
     match error {
-        AuthError::Unavailable(_) | AuthError::Unexpected(_) => {
-            tracing::error!(error = ?error, "session check failed");
-            AuthState::Unavailable
+        AuthError::Unavailable(fault) | AuthError::Unexpected(fault) => {
+            AuthState::Unavailable(fault)
         }
         _ => {
             state.cookies.clear(cookies);
