@@ -72,41 +72,12 @@ pub async fn login(
 pub async fn logout(scope: Option<LogoutScope>) -> Result<(), AppError> {
     let cx = ServerFnContext::get()?;
     let scope = scope.unwrap_or_default();
-    let credentials = cx.state.cookies.read(&cx.cookies);
-    if scope.ends_current() {
-        cx.clear_session_cookies();
-        let (name, value) = crate::server::cookies::clear_site_data();
-        cx.insert_header(name, value);
-    }
-    let outcome = match cx
-        .state
-        .auth
-        .session_for_logout(
-            credentials.access.as_deref(),
-            credentials.refresh.as_deref(),
-        )
-        .await
-    {
-        Ok(target) => cx.state.auth.logout(target, scope, &cx.client).await,
-        Err(error) => Err(error),
-    };
-    match outcome {
-        Ok(_) => {
-            cx.redirect_plain_form(match scope {
-                LogoutScope::Others => "/account?notice=others_signed_out",
-                _ => "/login?notice=signed_out",
-            });
-            Ok(())
-        }
-        Err(error @ (AuthError::SessionEnded | AuthError::Unauthenticated)) => Err(cx.fail(error)),
-        Err(error) => {
-            tracing::error!(error = ?error, "logout failed");
-            Err(AppError::new(
-                super::ErrorCode::LogoutFailed,
-                "Error logging out",
-            ))
-        }
-    }
+    cx.logout(scope).await?;
+    cx.redirect_plain_form(match scope {
+        LogoutScope::Others => "/account?notice=others_signed_out",
+        _ => "/login?notice=signed_out",
+    });
+    Ok(())
 }
 
 /// Changes the password. Needs the current one; ends every other session and
@@ -206,7 +177,7 @@ pub async fn revoke_session(
         .await
         .map_err(|e| cx.fail(e))?;
     if ended_current {
-        cx.clear_session_cookies();
+        cx.end_browser_session();
         cx.redirect_plain_form("/login?notice=signed_out");
     } else {
         cx.redirect_plain_form("/account?notice=session_revoked");

@@ -125,11 +125,22 @@ impl SessionCookies {
     }
 }
 
-/// The header sent with every logout that ends this device's session: the
+impl SessionCookies {
+    /// Ends this browser's session on its side, the one way every transport
+    /// does it: expires both cookies and returns the `Clear-Site-Data`
+    /// header the answer must carry.
+    #[must_use = "the answer must carry the Clear-Site-Data header"]
+    pub fn end_browser_session(&self, cookies: &Cookies) -> (HeaderName, HeaderValue) {
+        self.clear(cookies);
+        clear_site_data()
+    }
+}
+
+/// The header sent with every answer that ends this device's session: the
 /// browser drops its HTTP cache (so Back cannot show a private page), its
 /// storage and every cookie of this site. The "signed out" notice travels in
 /// the URL, so clearing cookies cannot hide it.
-pub fn clear_site_data() -> (HeaderName, HeaderValue) {
+fn clear_site_data() -> (HeaderName, HeaderValue) {
     (
         HeaderName::from_static("clear-site-data"),
         HeaderValue::from_static("\"cache\", \"storage\", \"cookies\""),

@@ -22,6 +22,7 @@ use std::{
 use super::{
     db::StoreError,
     passwords::{HashFailure, PasswordProblem},
+    service::LogoutFailure,
     tokens::TokenError,
 };
 use crate::auth::{AppError, ErrorCode};
@@ -236,6 +237,53 @@ fn whole_seconds(wait: Duration) -> u64 {
     u64::try_from(wait.as_millis().div_ceil(1000))
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+impl From<AuthError> for LogoutFailure {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::SessionEnded | AuthError::Unauthenticated => {
+                LogoutFailure::NotSignedIn(error)
+            }
+            other => LogoutFailure::Failed(other),
+        }
+    }
+}
+
+impl LogoutFailure {
+    /// What the client is told; a failure is logged here, once.
+    pub fn to_app_error(&self) -> AppError {
+        match self {
+            LogoutFailure::InvalidBearer => AppError::new(ErrorCode::InvalidToken, "Invalid token"),
+            LogoutFailure::NotSignedIn(error) => error.to_app_error(),
+            LogoutFailure::Failed(error) => {
+                match error {
+                    AuthError::Unavailable(fault) | AuthError::Unexpected(fault) => {
+                        fault.log_once("logout failed")
+                    }
+                    other => tracing::error!(error = ?other, "logout failed"),
+                }
+                AppError::new(ErrorCode::LogoutFailed, "Error logging out")
+            }
+        }
+    }
+
+    /// The status of the answer: the logout contract answers an unreadable
+    /// explicit token with 400, not the 401 its code usually means.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            LogoutFailure::InvalidBearer => StatusCode::BAD_REQUEST,
+            LogoutFailure::NotSignedIn(_) => StatusCode::UNAUTHORIZED,
+            LogoutFailure::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for LogoutFailure {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        error_response(self.to_app_error(), status)
+    }
 }
 
 fn human_seconds(seconds: u64) -> String {

@@ -12,11 +12,11 @@ use tower_cookies::Cookies;
 use super::{
     client::ClientInfo,
     error::AuthError,
-    middleware::AuthState,
-    service::{Issued, Principal},
+    middleware::{AuthState, bearer_token},
+    service::{Issued, LogoutCredentials, Principal},
     state::AppState,
 };
-use crate::auth::{AppError, ErrorCode};
+use crate::auth::{AppError, ErrorCode, LogoutScope};
 
 pub struct ServerFnContext {
     pub state: AppState,
@@ -72,8 +72,29 @@ impl ServerFnContext {
         self.state.cookies.set(&self.cookies, issued);
     }
 
-    pub fn clear_session_cookies(&self) {
-        self.state.cookies.clear(&self.cookies);
+    /// Expires both cookies and sends `Clear-Site-Data` with the answer.
+    pub fn end_browser_session(&self) {
+        let (name, value) = self.state.cookies.end_browser_session(&self.cookies);
+        self.response.insert_header(name, value);
+    }
+
+    /// Logs out with whatever this request carried (see
+    /// `AuthService::end_session`), ending the browser's side first when the
+    /// scope includes this device.
+    pub async fn logout(&self, scope: LogoutScope) -> Result<u64, AppError> {
+        let cookies = self.state.cookies.read(&self.cookies);
+        if scope.ends_current() {
+            self.end_browser_session();
+        }
+        let credentials = LogoutCredentials {
+            bearer: bearer_token(&self.parts.headers),
+            cookies: &cookies,
+        };
+        self.state
+            .auth
+            .end_session(credentials, scope, &self.client)
+            .await
+            .map_err(|failure| failure.to_app_error())
     }
 
     pub fn insert_header(&self, name: header::HeaderName, value: HeaderValue) {

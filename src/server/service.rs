@@ -6,6 +6,7 @@
 use super::{
     client::{ClientInfo, describe_device},
     config::{SessionSettings, ThrottleSettings},
+    cookies::CookieCredentials,
     db::{
         EventKind, EventRecord, NewEvent, NewSession, NewUser, RefreshTokenRecord, RevokeReason,
         SessionId, SessionRecord, Store, UserId,
@@ -14,7 +15,7 @@ use super::{
     error::AuthError,
     passwords::{HashFailure, Password, Passwords},
     time::Timestamp,
-    tokens::{AccessClaims, RefreshToken, TokenIssuer, new_rotation_key},
+    tokens::{AccessClaims, RefreshToken, TokenError, TokenIssuer, new_rotation_key},
 };
 use crate::auth::LogoutScope;
 use std::{
@@ -54,6 +55,27 @@ pub struct Issued {
     pub access_expires_at: Timestamp,
     pub refresh_token: RefreshToken,
     pub refresh_expires_at: Timestamp,
+}
+
+/// What a logout request carried, as the transport found it. Read before the
+/// cookies are cleared: afterwards the jar answers with the removal cookies.
+pub struct LogoutCredentials<'a> {
+    /// The `Authorization` header, if any: a bearer token, or `Err` when the
+    /// header is not a usable bearer token.
+    pub bearer: Option<Result<&'a str, TokenError>>,
+    pub cookies: &'a CookieCredentials,
+}
+
+/// Why a logout did not succeed. The browser's cookies are cleared either way
+/// (by the transport, before asking).
+#[derive(Debug)]
+pub enum LogoutFailure {
+    /// An explicit bearer token that is malformed or not ours.
+    InvalidBearer,
+    /// `others` or `global` without a live session: the error's own 401.
+    NotSignedIn(AuthError),
+    /// The database failed: the seed contract's 500 `Error logging out`.
+    Failed(AuthError),
 }
 
 /// The session a logout request names, found from whichever credential it
@@ -444,11 +466,42 @@ impl AuthService {
         Err(AuthError::RefreshSuperseded)
     }
 
+    /// Logs out with whatever credentials the request carried: an explicit
+    /// bearer token alone when there is one, else the access cookie, else the
+    /// refresh cookie. `Local` ends that session and always succeeds when
+    /// the database answers (nothing to end is fine: logout is idempotent).
+    /// Returns how many sessions were ended.
+    pub async fn end_session(
+        &self,
+        credentials: LogoutCredentials<'_>,
+        scope: LogoutScope,
+        client: &ClientInfo,
+    ) -> Result<u64, LogoutFailure> {
+        let target = match credentials.bearer {
+            Some(bearer) => {
+                let claims = bearer
+                    .and_then(|token| self.tokens.verify_access_ignoring_expiry(token))
+                    .map_err(|_| LogoutFailure::InvalidBearer)?;
+                Some(SessionRef::from(&claims))
+            }
+            None => self
+                .session_for_logout(
+                    credentials.cookies.access.as_deref(),
+                    credentials.cookies.refresh.as_deref(),
+                )
+                .await
+                .map_err(LogoutFailure::from)?,
+        };
+        self.logout(target, scope, client)
+            .await
+            .map_err(LogoutFailure::from)
+    }
+
     /// Finds the session a logout names. Prefers the access token (its
     /// signature is checked, its expiry is not: an expired token still proves
     /// which session to end), then the refresh token. `None` when neither
     /// names a session we know: logout is then a no-op that still succeeds.
-    pub async fn session_for_logout(
+    async fn session_for_logout(
         &self,
         access: Option<&str>,
         refresh: Option<&str>,
@@ -473,7 +526,7 @@ impl AuthService {
     /// Ends sessions. `Local` ends `target` and is idempotent: an already
     /// ended or unknown session is fine. `Others` and `Global` reach other
     /// devices, so they need `target` to be a live session.
-    pub async fn logout(
+    async fn logout(
         &self,
         target: Option<SessionRef>,
         scope: LogoutScope,

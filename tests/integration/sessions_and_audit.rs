@@ -172,6 +172,23 @@ backend_tests! {
         assert_eq!(app.me().await.status(), StatusCode::UNAUTHORIZED);
     }
 
+    async fn revoking_this_device_through_the_server_function_clears_the_browser_like_logout(backend) {
+        let app = TestApp::spawn(backend).await;
+        app.signed_up_user().await;
+        let (_, session) = app.ids().await;
+        let response = app.server_fn("revoke_session", &[("session_id", &session.to_string())]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(expires_cookie(&response, app.access_cookie_name()));
+        assert!(expires_cookie(&response, app.refresh_cookie_name()));
+        assert_eq!(
+            response.headers().get("clear-site-data").map(|v| v.to_str().unwrap().to_string()),
+            app.api_post("/auth/logout", json!({})).await.headers().get("clear-site-data").map(|v| v.to_str().unwrap().to_string()),
+            "the same Clear-Site-Data as a logout"
+        );
+        assert!(response.headers().contains_key("clear-site-data"));
+        assert_eq!(app.me().await.status(), StatusCode::UNAUTHORIZED);
+    }
+
     async fn the_audit_trail_records_each_kind_of_event_without_passwords(backend) {
         let app = TestApp::builder(backend).with("PORTCULLIS_REFRESH_GRACE", "0s").spawn().await;
         let email = app.signed_up_user().await;

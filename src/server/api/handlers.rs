@@ -16,12 +16,11 @@ use crate::{
     auth::{AppError, ErrorCode, LogoutScope},
     server::{
         client::ClientInfo,
-        cookies::clear_site_data,
         db::SessionId,
-        error::{AuthError, error_response},
+        error::AuthError,
         middleware::session::{AuthState, SignedIn, bearer_token},
         passwords::Password,
-        service::{Issued, SessionRef, describe_session},
+        service::{Issued, LogoutCredentials, describe_session},
         state::AppState,
         time::Timestamp,
     },
@@ -318,59 +317,27 @@ pub async fn logout(
                 .into_response();
         }
     };
-    // Read the credentials before clearing: after `clear`, the jar answers
-    // with the removal cookies.
-    let credentials = state.cookies.read(&cookies);
-    if scope.ends_current() {
-        state.cookies.clear(&cookies);
-    }
-    let target = match bearer_token(&headers) {
-        Some(token) => {
-            match token.and_then(|t| state.auth.tokens().verify_access_ignoring_expiry(t)) {
-                Ok(claims) => Ok(Some(SessionRef::from(&claims))),
-                // The logout contract: an explicit token we cannot read is a 400.
-                Err(_) => {
-                    return error_response(
-                        AppError::new(ErrorCode::InvalidToken, "Invalid token"),
-                        StatusCode::BAD_REQUEST,
-                    );
-                }
-            }
-        }
-        None => {
-            state
-                .auth
-                .session_for_logout(
-                    credentials.access.as_deref(),
-                    credentials.refresh.as_deref(),
-                )
-                .await
-        }
+    let cookie_credentials = state.cookies.read(&cookies);
+    let site_data = scope
+        .ends_current()
+        .then(|| state.cookies.end_browser_session(&cookies));
+    let credentials = LogoutCredentials {
+        bearer: bearer_token(&headers),
+        cookies: &cookie_credentials,
     };
-    let outcome = match target {
-        Ok(target) => state.auth.logout(target, scope, &client).await,
-        Err(error) => Err(error),
-    };
-    match outcome {
-        Ok(_) => with_clear_site_data(
-            Json(message("Logged out successfully")).into_response(),
-            scope,
-        ),
-        Err(error @ (AuthError::SessionEnded | AuthError::Unauthenticated)) => {
-            error.into_response()
-        }
-        Err(error) => {
-            tracing::error!(error = ?error, "logout failed");
-            AppError::new(ErrorCode::LogoutFailed, "Error logging out").into_response()
-        }
+    match state.auth.end_session(credentials, scope, &client).await {
+        Ok(_) => with_header(Json(message("Logged out successfully")), site_data),
+        Err(failure) => with_header(failure, site_data),
     }
 }
 
-/// After a logout that ends this device's session, ask the browser to drop
-/// everything it kept for us.
-pub fn with_clear_site_data(mut response: Response, scope: LogoutScope) -> Response {
-    if scope.ends_current() {
-        let (name, value) = clear_site_data();
+/// `response` with `header` added, if there is one.
+fn with_header(
+    response: impl IntoResponse,
+    header: Option<(http::HeaderName, http::HeaderValue)>,
+) -> Response {
+    let mut response = response.into_response();
+    if let Some((name, value)) = header {
         response.headers_mut().insert(name, value);
     }
     response
@@ -482,10 +449,6 @@ pub async fn revoke_session(
         .auth
         .revoke_session(&principal, target, password.as_ref(), &client)
         .await?;
-    let response = Json(message("Session revoked")).into_response();
-    if ended_current {
-        state.cookies.clear(&cookies);
-        return Ok(with_clear_site_data(response, LogoutScope::Local));
-    }
-    Ok(response)
+    let site_data = ended_current.then(|| state.cookies.end_browser_session(&cookies));
+    Ok(with_header(Json(message("Session revoked")), site_data))
 }

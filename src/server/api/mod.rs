@@ -56,6 +56,12 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// Endpoints whose handlers read the credentials themselves, so the session
+/// middleware must not renew them first: that would rotate a token only to
+/// end it (logout) or rotate it twice (refresh). A test checks each is a
+/// route of [`router`], so renaming one cannot silently undo this.
+pub const RESOLVED_BY_HANDLER: [&str; 2] = ["/auth/logout", "/auth/refresh"];
+
 /// The `/auth` router and the OpenAPI document describing exactly it.
 pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -94,4 +100,20 @@ static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
 pub async fn openapi_document() -> Json<Option<utoipa::openapi::OpenApi>> {
     Json(DOCUMENT.get().cloned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_endpoint_that_reads_its_own_credentials_is_a_route() {
+        let (_, document) = router();
+        for path in RESOLVED_BY_HANDLER {
+            assert!(
+                document.paths.paths.contains_key(path),
+                "{path} is not an /auth route any more"
+            );
+        }
+    }
 }

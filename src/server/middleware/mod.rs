@@ -9,4 +9,4 @@ pub mod headers;
 pub mod server_fn_status;
 pub mod session;
 
-pub use session::AuthState;
+pub use session::{AuthState, bearer_token};

@@ -24,9 +24,13 @@ use crate::server::{
     tokens::TokenError,
 };
 
-/// Paths whose handlers read credentials themselves: renewing first would
-/// rotate a token only to end it (logout) or rotate it twice (refresh).
-const RESOLVED_BY_HANDLER: &[&str] = &["/api/logout", "/auth/logout", "/auth/refresh"];
+/// Whether the handler of `path` reads credentials itself: the logout
+/// server function (its path comes from its own declaration) and the JSON
+/// endpoints listed with their router.
+fn resolved_by_handler(path: &str) -> bool {
+    path == <crate::auth::Logout as server_fn::ServerFn>::PATH
+        || crate::server::api::RESOLVED_BY_HANDLER.contains(&path)
+}
 
 #[derive(Clone, Debug)]
 pub enum AuthState {
@@ -87,7 +91,7 @@ pub async fn resolve_session(
         request.extensions(),
         state.settings.trust_forwarded_for,
     );
-    let auth = if RESOLVED_BY_HANDLER.contains(&request.uri().path()) {
+    let auth = if resolved_by_handler(request.uri().path()) {
         AuthState::Deferred
     } else {
         resolve(&state, request.headers(), &cookies, &client).await
@@ -195,5 +199,26 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
             .cloned()
             .unwrap_or(AuthState::Anonymous);
         state.require().cloned().map(SignedIn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logout_and_refresh_are_left_to_their_handlers_and_nothing_else_is() {
+        assert!(resolved_by_handler("/api/logout"));
+        assert!(resolved_by_handler("/auth/logout"));
+        assert!(resolved_by_handler("/auth/refresh"));
+        for other in [
+            "/api/login",
+            "/auth/me",
+            "/account",
+            "/api/logout/x",
+            "/auth/logout/",
+        ] {
+            assert!(!resolved_by_handler(other), "{other}");
+        }
     }
 }
