@@ -179,6 +179,11 @@ def wrk(port, path, script, script_args, connections, seconds, threads=2):
             result["ok_per_s"] = (result["requests"] - result["non2xx"]) / seconds_taken
             result["per_s"] = result["requests"] / seconds_taken
             result["p99_ms"] = result["p99_us"] / 1000
+            # Closed loop: every connection always has one request in flight,
+            # so throughput is connections / mean latency (Little's law). Used
+            # where wrk's own duration includes idle time (logout.lua's
+            # threads stop when their tokens run out; wrk still waits -d).
+            result["little_per_s"] = connections / (result["mean_us"] / 1e6) if result["mean_us"] else 0.0
             return result
     raise SystemExit(f"wrk printed no result:\n{output}")
 
@@ -232,12 +237,14 @@ def main():
             token = server.session_token(email)
             log(f"{server.name}: me, 8 connections, {seconds} s")
             me = wrk(server.port, server.me_path, "request.lua", ["GET", "", server.me_header(token)], 8, seconds)
-            log(f"{server.name}: login storm, 16 connections, {seconds} s, with me on 4 more")
+            log(f"{server.name}: login storm, 16 connections, {seconds} s")
+            logins = login_storm(server, email, 16, seconds)
+            log(f"{server.name}: the same storm again, with me on 4 more connections")
             with concurrent.futures.ThreadPoolExecutor(max_workers=1) as background:
                 storm = background.submit(login_storm, server, email, 16, seconds)
                 time.sleep(1)
                 me_during = wrk(server.port, server.me_path, "request.lua", ["GET", "", server.me_header(token)], 4, max(seconds - 2, 1))
-                logins = storm.result()
+                storm.result()
             log(f"{server.name}: {args.sessions} fresh sessions for the logout run")
             tokens = fresh_sessions(server, email, args.sessions)
             token_file = os.path.join(workdir, f"tokens-{server.port}.txt")
@@ -250,7 +257,7 @@ def main():
                 big_storm = login_storm(server, email, 64, 20)
             after_storm = rss_mb(server.process.pid)
             results[server.name] = dict(
-                me=me, logins=logins, me_during=me_during, logout=logout, big_storm=big_storm,
+                me=me, logins=logins, me_during=me_during, logout=logout, big_storm=big_storm, sessions=len(tokens),
                 peak_rss=peak.peak, rss_right_after=after_storm,
             )
         log("waiting 60 s for memory to settle after the storms")
@@ -271,10 +278,11 @@ def main():
         ("`/auth/me` per s (8 connections)", f"{p['me']['ok_per_s']:,.0f}", f"{e['me']['ok_per_s']:,.0f}", ratio(p["me"]["ok_per_s"], e["me"]["ok_per_s"]), "≥ 15x the peer"),
         ("Logins per s (16 connections)", f"{p['logins']['ok_per_s']:,.1f}", f"{e['logins']['ok_per_s']:,.1f}", ratio(p["logins"]["ok_per_s"], e["logins"]["ok_per_s"]), "≥ 1.5x the peer"),
         ("Logins per s against raw argon2 verify (" + f"{raw:,.1f}/s on {os.cpu_count()} threads)", f"{p['logins']['ok_per_s'] / raw:.0%}", f"{e['logins']['ok_per_s'] / raw:.0%}", "", "≥ 90%"),
-        ("Busy (503) answers in that storm", f"{p['logins']['non2xx']:,}", f"{e['logins']['non2xx']:,}", "", ""),
+        ("Busy (503) answers in the 16-connection storm", f"{p['logins']['non2xx']:,}", f"{e['logins']['non2xx']:,}", "", ""),
         ("`/auth/me` p99 during the login storm (4 connections)", f"{p['me_during']['p99_ms']:.1f} ms", f"{e['me_during']['p99_ms']:.1f} ms", ratio(e["me_during"]["p99_ms"], p["me_during"]["p99_ms"]) + " lower", "< 25 ms"),
         ("`/auth/me` per s during the login storm", f"{p['me_during']['ok_per_s']:,.0f}", f"{e['me_during']['ok_per_s']:,.0f}", ratio(p["me_during"]["ok_per_s"], e["me_during"]["ok_per_s"]), ""),
-        ("Logout per s (32 connections, each session once)", f"{p['logout']['ok_per_s']:,.0f}", f"{e['logout']['ok_per_s']:,.0f}", ratio(p["logout"]["ok_per_s"], e["logout"]["ok_per_s"]), ""),
+        ("Logout per s (32 connections, each session once; connections / mean latency)", f"{p['logout']['little_per_s']:,.0f}", f"{e['logout']['little_per_s']:,.0f}", ratio(p["logout"]["little_per_s"], e["logout"]["little_per_s"]), ""),
+        ("Logouts answered 200 / sessions", f"{p['logout']['requests'] - p['logout']['non2xx']:,} / {p['sessions']:,}", f"{e['logout']['requests'] - e['logout']['non2xx']:,} / {e['sessions']:,}", "", ""),
         ("Logout p99", f"{p['logout']['p99_ms']:.1f} ms", f"{e['logout']['p99_ms']:.1f} ms", ratio(e["logout"]["p99_ms"], p["logout"]["p99_ms"]) + " lower", "< 20 ms"),
         ("Logins per s, 64 connections for 20 s", f"{p['big_storm']['ok_per_s']:,.1f}", f"{e['big_storm']['ok_per_s']:,.1f}", ratio(p["big_storm"]["ok_per_s"], e["big_storm"]["ok_per_s"]), ""),
         ("Resident memory at idle", f"{idle[ours.name]:,.0f} MB", f"{idle[peer.name]:,.0f} MB", "", ""),

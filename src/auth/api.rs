@@ -13,6 +13,8 @@ use leptos::prelude::*;
 use super::{ActivityEntry, AppError, AuthStatus, LogoutScope, SessionUser, SessionsOverview};
 
 #[cfg(feature = "ssr")]
+use super::Notice;
+#[cfg(feature = "ssr")]
 use crate::server::{
     error::AuthError, fns::ServerFnContext, middleware::AuthState, passwords::Password,
     service::Principal,
@@ -74,8 +76,8 @@ pub async fn logout(scope: Option<LogoutScope>) -> Result<(), AppError> {
     let scope = scope.unwrap_or_default();
     cx.logout(scope).await?;
     cx.redirect_plain_form(match scope {
-        LogoutScope::Others => "/account?notice=others_signed_out",
-        _ => "/login?notice=signed_out",
+        LogoutScope::Others => Notice::OthersSignedOut.url(),
+        _ => Notice::SignedOut.url(),
     });
     Ok(())
 }
@@ -103,7 +105,7 @@ pub async fn change_password(
         .await
         .map_err(|e| cx.fail(e))?;
     cx.set_session_cookies(&issued);
-    cx.redirect_plain_form("/account?notice=password_changed");
+    cx.redirect_plain_form(Notice::PasswordChanged.url());
     Ok(())
 }
 
@@ -124,7 +126,7 @@ pub async fn current_user() -> Result<AuthStatus, AppError> {
 /// This user's signed-in devices.
 #[server(endpoint = "sessions")]
 pub async fn list_sessions() -> Result<SessionsOverview, AppError> {
-    use crate::server::service::describe_session;
+    use crate::server::client::describe_device;
 
     let cx = ServerFnContext::get()?;
     let principal = cx.principal()?;
@@ -142,7 +144,7 @@ pub async fn list_sessions() -> Result<SessionsOverview, AppError> {
             .iter()
             .map(|s| super::DeviceSession {
                 id: s.id.to_string(),
-                device: describe_session(s),
+                device: describe_device(s.user_agent.as_deref()),
                 ip: s.ip.clone(),
                 created: moment(s.created_at),
                 last_used: moment(s.last_used_at),
@@ -178,9 +180,9 @@ pub async fn revoke_session(
         .map_err(|e| cx.fail(e))?;
     if ended_current {
         cx.end_browser_session();
-        cx.redirect_plain_form("/login?notice=signed_out");
+        cx.redirect_plain_form(Notice::SignedOut.url());
     } else {
-        cx.redirect_plain_form("/account?notice=session_revoked");
+        cx.redirect_plain_form(Notice::SessionRevoked.url());
     }
     Ok(ended_current)
 }
@@ -188,7 +190,7 @@ pub async fn revoke_session(
 /// This user's recent security events, newest first.
 #[server(endpoint = "activity")]
 pub async fn recent_activity() -> Result<Vec<ActivityEntry>, AppError> {
-    use crate::server::{client::describe_device, service::describe_event};
+    use crate::server::client::describe_device;
 
     let cx = ServerFnContext::get()?;
     let principal = cx.principal()?;
@@ -207,6 +209,38 @@ pub async fn recent_activity() -> Result<Vec<ActivityEntry>, AppError> {
             device: e.user_agent.as_deref().map(|ua| describe_device(Some(ua))),
         })
         .collect())
+}
+
+/// An audit event as its owner reads it on the account page.
+#[cfg(feature = "ssr")]
+fn describe_event(event: &crate::server::db::EventRecord) -> String {
+    use crate::server::db::EventKind as K;
+    let Some(kind) = K::parse(&event.kind) else {
+        return event.kind.replace('_', " ");
+    };
+    let detail = event.detail.as_deref();
+    match kind {
+        K::Registered => "Account created".into(),
+        K::LoginSucceeded => "Signed in".into(),
+        K::LoginFailed => match detail {
+            Some(d) if d.starts_with("throttled") => {
+                "Sign-in attempt blocked (too many attempts)".into()
+            }
+            _ => "Failed sign-in attempt (wrong password)".into(),
+        },
+        K::Logout => match detail {
+            Some("others") => "Signed out of all other devices".into(),
+            Some("global") => "Signed out everywhere".into(),
+            _ => "Signed out".into(),
+        },
+        K::TokenRefreshed => "Session renewed".into(),
+        K::RefreshTokenReuseDetected => {
+            "Stolen session token detected; that session was ended".into()
+        }
+        K::PasswordChanged => "Password changed; other sessions ended".into(),
+        K::SessionRevoked => "A session was revoked".into(),
+        K::LoadShed => "Sign-ins refused while the server was overloaded".into(),
+    }
 }
 
 /// Where to go after signing in: `next` if it is a same-site path, else home.

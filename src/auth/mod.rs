@@ -4,9 +4,11 @@
 mod api;
 mod error;
 mod next;
+mod notice;
 mod types;
 
 pub use api::*;
 pub use error::{AppError, ErrorCode};
 pub use next::safe_next_path;
+pub use notice::Notice;
 pub use types::*;

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::{NavigateOptions, components::A, hooks::use_navigate};
 
 use super::{AuthContext, SubmitButton};
-use crate::auth::{Logout, LogoutScope};
+use crate::auth::{Logout, LogoutScope, Notice};
 
 #[component]
 pub fn Header() -> impl IntoView {
@@ -58,7 +58,7 @@ pub fn SignOutButton(
     Effect::new(move |_| match action.value().get() {
         Some(Ok(())) if scope.ends_current() => {
             auth.signed_out();
-            navigate("/login?notice=signed_out", NavigateOptions::default());
+            navigate(Notice::SignedOut.url(), NavigateOptions::default());
         }
         Some(Ok(())) => {
             if let Some(done) = on_done {

@@ -7,7 +7,8 @@ mod session;
 
 pub use form::{Field, FormAlert, SubmitButton, field_error, general_error};
 pub use header::{Header, SignOutButton};
-pub use notice::{Notice, QueryNotice};
+pub use notice::{NoticeBanner, QueryNotice};
 pub use session::{
-    AuthContext, AuthProvider, RequireAuth, SessionWatcher, encode_query_value, login_path,
+    AuthContext, AuthProvider, RequireAuth, SessionWatcher, encode_query_value,
+    go_on_after_sign_in, login_path, next_from_query,
 };

@@ -11,10 +11,12 @@ use leptos::prelude::*;
 use leptos_router::{
     NavigateOptions,
     components::Redirect,
-    hooks::{use_location, use_navigate},
+    hooks::{use_location, use_navigate, use_query_map},
 };
 
-use crate::auth::{AppError, AuthStatus, SessionUser, current_user};
+use server_fn::ServerFn;
+
+use crate::auth::{AppError, AuthStatus, Notice, SessionUser, current_user, safe_next_path};
 
 /// The channel tabs of one browser use to announce sign-in and sign-out.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -96,6 +98,32 @@ pub fn AuthProvider(children: Children) -> impl IntoView {
     children()
 }
 
+/// The page's `?next=`, if it is a same-site path.
+pub fn next_from_query() -> Memo<Option<String>> {
+    let query = use_query_map();
+    Memo::new(move |_| query.read().get("next").and_then(|n| safe_next_path(&n)))
+}
+
+/// After a successful sign-in (login or registration): tells this browser's
+/// other tabs and goes on to `next`, or home.
+pub fn go_on_after_sign_in<S>(action: ServerAction<S>, next: Memo<Option<String>>)
+where
+    S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    let auth = AuthContext::expect();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if action.value().with(|value| matches!(value, Some(Ok(_)))) {
+            auth.signed_in();
+            navigate(
+                &next.get_untracked().unwrap_or_else(|| "/".into()),
+                NavigateOptions::default(),
+            );
+        }
+    });
+}
+
 /// `/login?next=<here>[&notice=session_ended]`.
 pub fn login_path(here: &str, ended: bool) -> String {
     let mut query = Vec::new();
@@ -103,7 +131,7 @@ pub fn login_path(here: &str, ended: bool) -> String {
         query.push(format!("next={}", encode_query_value(here)));
     }
     if ended {
-        query.push("notice=session_ended".to_string());
+        query.push(format!("notice={}", Notice::SessionEnded.code()));
     }
     if query.is_empty() {
         "/login".to_string()
@@ -194,7 +222,7 @@ pub fn SessionWatcher() -> impl IntoView {
                 if PUBLIC_PATHS.contains(&path.as_str()) {
                     auth.refetch();
                 } else {
-                    navigate("/login?notice=signed_out", NavigateOptions::default());
+                    navigate(Notice::SignedOut.url(), NavigateOptions::default());
                 }
             }
             SIGNED_IN => auth.refetch(),

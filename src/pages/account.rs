@@ -4,11 +4,11 @@ use leptos_router::{NavigateOptions, hooks::use_navigate};
 
 use crate::{
     auth::{
-        ActivityEntry, ChangePassword, DeviceSession, LogoutScope, RevokeSession, SessionUser,
-        list_sessions, recent_activity,
+        ActivityEntry, ChangePassword, DeviceSession, LogoutScope, Notice, RevokeSession,
+        SessionUser, list_sessions, recent_activity,
     },
     components::{
-        AuthContext, Field, FormAlert, Notice, QueryNotice, RequireAuth, SignOutButton,
+        AuthContext, Field, FormAlert, NoticeBanner, QueryNotice, RequireAuth, SignOutButton,
         SubmitButton, field_error, general_error,
     },
 };
@@ -53,10 +53,10 @@ fn Account(user: SessionUser) -> impl IntoView {
     Effect::new(move |_| match revoke.value().get() {
         Some(Ok(true)) => {
             auth.signed_out();
-            navigate("/login?notice=signed_out", NavigateOptions::default());
+            navigate(Notice::SignedOut.url(), NavigateOptions::default());
         }
         Some(Ok(false)) => {
-            set_notice.set(Some("That session has been signed out."));
+            set_notice.set(Some(Notice::SessionRevoked.text()));
             reload();
         }
         Some(Err(error)) => {
@@ -75,7 +75,7 @@ fn Account(user: SessionUser) -> impl IntoView {
                 <h1 id="account-title">"Account"</h1>
                 <p class="lede">"Signed in as " <strong>{user.email}</strong></p>
                 <QueryNotice />
-                <Notice text=notice />
+                <NoticeBanner text=notice />
             </section>
 
             <section class="card" aria-labelledby="password-title">

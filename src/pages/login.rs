@@ -1,35 +1,20 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{
-    NavigateOptions,
-    components::{A, Redirect},
-    hooks::{use_navigate, use_query_map},
-};
+use leptos_router::components::{A, Redirect};
 
 use crate::{
-    auth::{AuthStatus, Login, safe_next_path},
+    auth::{AuthStatus, Login},
     components::{
         AuthContext, Field, FormAlert, QueryNotice, SubmitButton, encode_query_value, field_error,
-        general_error,
+        general_error, go_on_after_sign_in, next_from_query,
     },
 };
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let auth = AuthContext::expect();
-    let query = use_query_map();
-    let next = Memo::new(move |_| query.read().get("next").and_then(|n| safe_next_path(&n)));
+    let next = next_from_query();
     let action = ServerAction::<Login>::new();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = action.value().get() {
-            auth.signed_in();
-            navigate(
-                &next.get_untracked().unwrap_or_else(|| "/".into()),
-                NavigateOptions::default(),
-            );
-        }
-    });
+    go_on_after_sign_in(action, next);
     let register_href = move || match next.get() {
         Some(next) => format!("/register?next={}", encode_query_value(&next)),
         None => "/register".into(),

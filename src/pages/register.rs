@@ -1,33 +1,21 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::{
-    NavigateOptions,
-    components::A,
-    hooks::{use_navigate, use_query_map},
-};
+use leptos_router::components::A;
 
 use super::login::LeaveIfSignedIn;
 use crate::{
-    auth::{Register, safe_next_path},
-    components::{AuthContext, Field, FormAlert, SubmitButton, field_error, general_error},
+    auth::Register,
+    components::{
+        Field, FormAlert, SubmitButton, field_error, general_error, go_on_after_sign_in,
+        next_from_query,
+    },
 };
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
-    let auth = AuthContext::expect();
-    let query = use_query_map();
-    let next = Memo::new(move |_| query.read().get("next").and_then(|n| safe_next_path(&n)));
+    let next = next_from_query();
     let action = ServerAction::<Register>::new();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = action.value().get() {
-            auth.signed_in();
-            navigate(
-                &next.get_untracked().unwrap_or_else(|| "/".into()),
-                NavigateOptions::default(),
-            );
-        }
-    });
+    go_on_after_sign_in(action, next);
 
     view! {
         <Title text="Create an account" />

@@ -8,7 +8,7 @@
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use leptos::config::LeptosOptions;
 use secrecy::SecretSlice;
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -336,6 +336,67 @@ impl Settings {
                 .unwrap_or(false),
         })
     }
+}
+
+/// Where browsers reach an instance, derived once from the settings and the
+/// address it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origins {
+    /// The origin browsers use; state-changing requests must come from it.
+    pub public: String,
+    /// Origins accepted in `Origin` headers: the public one, and in local
+    /// development its `localhost`/`127.0.0.1` twin.
+    pub allowed: Vec<String>,
+    /// Whether cookies are `Secure` (and `__Host-` prefixed).
+    pub secure: bool,
+}
+
+impl Settings {
+    /// The origins of an instance bound to `local_addr`: the configured
+    /// public URL, or, in local development, `http://` and the address.
+    pub fn origins(&self, local_addr: SocketAddr) -> Origins {
+        let public = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", loopback_display(local_addr)));
+        let secure = self
+            .secure_cookies
+            .unwrap_or(public.starts_with("https://"));
+        let allowed = match self.public_url {
+            Some(_) => vec![public.clone()],
+            None => development_origins(&public, local_addr),
+        };
+        Origins {
+            public,
+            allowed,
+            secure,
+        }
+    }
+}
+
+/// `127.0.0.1:3000` stays as is; an unspecified bind (`0.0.0.0`) is shown as
+/// `127.0.0.1` so the default origin is one a browser can actually have.
+fn loopback_display(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+/// Without a configured public URL (local development), the page may be open
+/// as `127.0.0.1` or as `localhost`; both are this machine.
+fn development_origins(public_origin: &str, addr: SocketAddr) -> Vec<String> {
+    let mut origins = vec![public_origin.to_string()];
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        for host in ["127.0.0.1", "localhost"] {
+            let origin = format!("http://{host}:{}", addr.port());
+            if !origins.contains(&origin) {
+                origins.push(origin);
+            }
+        }
+    }
+    origins
 }
 
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);

@@ -37,34 +37,29 @@ pub fn plain_client() -> Client {
 }
 pub const NEW_PASSWORD: &str = "copper lantern meadow 17";
 
-/// Runs each test once per storage backend, from one definition: the same
-/// test, never a copy. The PostgreSQL run is skipped (with a printed notice)
-/// when no server is reachable, except under `CI=true`, where that fails.
+/// Runs each named `async fn NAME(backend: Backend)` once per storage
+/// backend, as `sqlite::NAME` and `postgres::NAME`: the same test, never a
+/// copy. The PostgreSQL run is skipped (with a printed notice) when no server
+/// is reachable, except under `CI=true`, where that fails.
 macro_rules! backend_tests {
-    ($( $(#[$meta:meta])* async fn $name:ident($backend:ident) $body:block )*) => {
+    ($($name:ident),* $(,)?) => {
         mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
             $(
-                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let $backend = $crate::helpers::Backend::Sqlite;
-                    $body
+                    super::$name($crate::helpers::Backend::Sqlite).await;
                 }
             )*
         }
         mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
             $(
-                $(#[$meta])*
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let Some($backend) = $crate::helpers::Backend::postgres_or_skip(stringify!($name)).await else {
-                        return;
-                    };
-                    $body
+                    if let Some(backend) =
+                        $crate::helpers::Backend::postgres_or_skip(stringify!($name)).await
+                    {
+                        super::$name(backend).await;
+                    }
                 }
             )*
         }

@@ -92,104 +92,170 @@ fn plain_form_login(app: &TestApp, email: &str) -> tokio::task::JoinHandle<reqwe
     })
 }
 
-backend_tests! {
-    async fn a_login_storm_gets_successes_or_fast_busy_answers_and_no_session_without_a_200(backend) {
-        let app = TestApp::builder(backend)
-            .with("PORTCULLIS_HASH_CONCURRENCY", "1")
-            .with("PORTCULLIS_HASH_QUEUE_CAPACITY", "2")
-            .spawn()
-            .await;
-        let email = app.signed_up_user().await;
-        let sessions_before = app.count("SELECT COUNT(*) FROM sessions").await;
+async fn a_login_storm_gets_successes_or_fast_busy_answers_and_no_session_without_a_200(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_HASH_CONCURRENCY", "1")
+        .with("PORTCULLIS_HASH_QUEUE_CAPACITY", "2")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    let sessions_before = app.count("SELECT COUNT(*) FROM sessions").await;
 
-        let answers = storm(&app, &email, PASSWORD).await;
-        let ok = answers.iter().filter(|a| a.0 == StatusCode::OK).count();
-        let busy = answers.iter().filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE).count();
-        assert_eq!(ok + busy, BURST, "only 200 or 503: {:?}", answers.iter().map(|a| a.0).collect::<Vec<_>>());
-        assert!(ok >= 1, "some logins get through");
-        assert!(busy >= 1, "a burst of {BURST} overflows one worker and a queue of two");
-        assert_busy_is_well_formed(&answers);
-        assert_eq!(
-            app.count("SELECT COUNT(*) FROM sessions").await - sessions_before,
-            i64::try_from(ok).unwrap(),
-            "exactly one session per 200, none for a busy answer"
-        );
-        // The shed load is on the record, as a count, without the password.
-        let shed: i64 = app.count("SELECT COUNT(*) FROM auth_events WHERE kind = 'load_shed'").await;
-        assert!(shed >= 1);
-        assert_eq!(app.count(&format!("SELECT COUNT(*) FROM auth_events WHERE detail LIKE '%{PASSWORD}%'")).await, 0);
-        // Once the storm is over, the same login works.
-        let (access, _) = app.bearer_login(&email, PASSWORD).await;
-        assert_eq!(app.bearer_me(&access).await.status(), StatusCode::OK);
-    }
+    let answers = storm(&app, &email, PASSWORD).await;
+    let ok = answers.iter().filter(|a| a.0 == StatusCode::OK).count();
+    let busy = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(
+        ok + busy,
+        BURST,
+        "only 200 or 503: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert!(ok >= 1, "some logins get through");
+    assert!(
+        busy >= 1,
+        "a burst of {BURST} overflows one worker and a queue of two"
+    );
+    assert_busy_is_well_formed(&answers);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sessions").await - sessions_before,
+        i64::try_from(ok).unwrap(),
+        "exactly one session per 200, none for a busy answer"
+    );
+    // The shed load is on the record, as a count, without the password.
+    let shed: i64 = app
+        .count("SELECT COUNT(*) FROM auth_events WHERE kind = 'load_shed'")
+        .await;
+    assert!(shed >= 1);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM auth_events WHERE detail LIKE '%{PASSWORD}%'"
+        ))
+        .await,
+        0
+    );
+    // Once the storm is over, the same login works.
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    assert_eq!(app.bearer_me(&access).await.status(), StatusCode::OK);
+}
 
-    async fn a_shed_wrong_password_is_not_counted_against_the_account(backend) {
-        let app = TestApp::builder(backend)
-            .with("PORTCULLIS_HASH_CONCURRENCY", "1")
-            .with("PORTCULLIS_HASH_QUEUE_CAPACITY", "2")
-            .with("PORTCULLIS_LOGIN_MAX_FAILURES", "1000")
-            .with("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "1000")
-            .spawn()
-            .await;
-        let email = app.signed_up_user().await;
+async fn a_shed_wrong_password_is_not_counted_against_the_account(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_HASH_CONCURRENCY", "1")
+        .with("PORTCULLIS_HASH_QUEUE_CAPACITY", "2")
+        .with("PORTCULLIS_LOGIN_MAX_FAILURES", "1000")
+        .with("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "1000")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
 
-        let answers = storm(&app, &email, "not the password at all").await;
-        let refused = answers.iter().filter(|a| a.0 == StatusCode::UNAUTHORIZED).count();
-        let busy = answers.iter().filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE).count();
-        assert_eq!(refused + busy, BURST);
-        assert!(busy >= 1 && refused >= 1, "{refused} refused, {busy} busy");
-        assert_busy_is_well_formed(&answers);
-        let counted = app
-            .count(&format!("SELECT COALESCE(MAX(failures), 0) FROM login_throttle WHERE key = 'account:{email}'"))
-            .await;
-        assert_eq!(counted, i64::try_from(refused).unwrap(), "only checked passwords count as failures");
-    }
+    let answers = storm(&app, &email, "not the password at all").await;
+    let refused = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::UNAUTHORIZED)
+        .count();
+    let busy = answers
+        .iter()
+        .filter(|a| a.0 == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(refused + busy, BURST);
+    assert!(busy >= 1 && refused >= 1, "{refused} refused, {busy} busy");
+    assert_busy_is_well_formed(&answers);
+    let counted = app
+        .count(&format!(
+            "SELECT COALESCE(MAX(failures), 0) FROM login_throttle WHERE key = 'account:{email}'"
+        ))
+        .await;
+    assert_eq!(
+        counted,
+        i64::try_from(refused).unwrap(),
+        "only checked passwords count as failures"
+    );
+}
 
-    async fn without_javascript_a_shed_sign_in_shows_the_busy_message_on_the_login_page(backend) {
-        let app = TestApp::builder(backend)
-            .with("PORTCULLIS_HASH_CONCURRENCY", "1")
-            .with("PORTCULLIS_HASH_QUEUE_CAPACITY", "2")
-            .spawn()
-            .await;
-        let email = app.signed_up_user().await;
-        // Form posts ride along with a burst until one of them is shed (the
-        // first round nearly always does it).
-        let mut shed_page = None;
-        for _ in 0..10 {
-            let burst: Vec<_> = (0..BURST)
-                .map(|_| {
-                    let (client, url) = (plain_client(), app.url("/auth/login"));
-                    let body = json!({ "email": email, "password": PASSWORD });
-                    tokio::spawn(async move { client.post(url).json(&body).send().await.map(|r| r.status()) })
+async fn without_javascript_a_shed_sign_in_shows_the_busy_message_on_the_login_page(
+    backend: Backend,
+) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_HASH_CONCURRENCY", "1")
+        .with("PORTCULLIS_HASH_QUEUE_CAPACITY", "2")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    // Form posts ride along with a burst until one of them is shed (the
+    // first round nearly always does it).
+    let mut shed_page = None;
+    for _ in 0..10 {
+        let burst: Vec<_> = (0..BURST)
+            .map(|_| {
+                let (client, url) = (plain_client(), app.url("/auth/login"));
+                let body = json!({ "email": email, "password": PASSWORD });
+                tokio::spawn(async move {
+                    client
+                        .post(url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .map(|r| r.status())
                 })
-                .collect();
-            let forms: Vec<_> = (0..4).map(|_| plain_form_login(&app, &email)).collect();
-            for form in forms {
-                let response = form.await.expect("the form task finishes");
-                // Back to the page the form was on, absolute or not.
-                let location = response
-                    .headers()
-                    .get("location")
-                    .and_then(|l| l.to_str().ok())
-                    .map(|l| l.strip_prefix(app.address.as_str()).unwrap_or(l).to_string());
-                if response.status() == StatusCode::FOUND {
-                    assert!(location.as_deref().is_some_and(|l| l.starts_with("/login")), "{location:?}");
-                    shed_page = location;
-                } else {
-                    assert_eq!(response.status(), StatusCode::SEE_OTHER, "a form sign-in either goes on or comes back");
-                }
-            }
-            for post in burst {
-                let _ = post.await;
-            }
-            if shed_page.is_some() {
-                break;
+            })
+            .collect();
+        let forms: Vec<_> = (0..4).map(|_| plain_form_login(&app, &email)).collect();
+        for form in forms {
+            let response = form.await.expect("the form task finishes");
+            // Back to the page the form was on, absolute or not.
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(|l| {
+                    l.strip_prefix(app.address.as_str())
+                        .unwrap_or(l)
+                        .to_string()
+                });
+            if response.status() == StatusCode::FOUND {
+                assert!(
+                    location.as_deref().is_some_and(|l| l.starts_with("/login")),
+                    "{location:?}"
+                );
+                shed_page = location;
+            } else {
+                assert_eq!(
+                    response.status(),
+                    StatusCode::SEE_OTHER,
+                    "a form sign-in either goes on or comes back"
+                );
             }
         }
-        let location = shed_page.expect("a form post was shed within 10 bursts");
-        let page = app.bare_client().get(app.url(&location)).header("accept", "text/html").send().await.unwrap();
-        assert_eq!(page.status(), StatusCode::OK);
-        let html = page.text().await.unwrap();
-        assert!(html.contains("Too many sign-ins right now. Try again in a moment."), "{location}: {html}");
+        for post in burst {
+            let _ = post.await;
+        }
+        if shed_page.is_some() {
+            break;
+        }
     }
+    let location = shed_page.expect("a form post was shed within 10 bursts");
+    let page = app
+        .bare_client()
+        .get(app.url(&location))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Too many sign-ins right now. Try again in a moment."),
+        "{location}: {html}"
+    );
 }
+
+backend_tests!(
+    a_login_storm_gets_successes_or_fast_busy_answers_and_no_session_without_a_200,
+    a_shed_wrong_password_is_not_counted_against_the_account,
+    without_javascript_a_shed_sign_in_shows_the_busy_message_on_the_login_page,
+);

@@ -16,144 +16,233 @@ use std::{
 };
 use tokio::{net::TcpListener, sync::Mutex, task::JoinHandle};
 
-backend_tests! {
-    async fn a_session_made_on_one_instance_works_on_the_other(backend) {
-        let env = Environment::new(backend).await;
-        let a = ServerProcess::start(&env, &[]).await;
-        let b = ServerProcess::start(&env, &[]).await;
-        let email = register_on(&a, &client()).await;
-        let (access, _) = bearer_login_on(&a, &email).await;
-        assert_eq!(bearer_me_on(&b, &access).await, StatusCode::OK);
-    }
+async fn a_session_made_on_one_instance_works_on_the_other(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let a = ServerProcess::start(&env, &[]).await;
+    let b = ServerProcess::start(&env, &[]).await;
+    let email = register_on(&a, &client()).await;
+    let (access, _) = bearer_login_on(&a, &email).await;
+    assert_eq!(bearer_me_on(&b, &access).await, StatusCode::OK);
+}
 
-    async fn a_logout_on_one_instance_kills_the_token_on_the_other_at_once(backend) {
-        let env = Environment::new(backend).await;
-        let a = ServerProcess::start(&env, &[]).await;
-        let b = ServerProcess::start(&env, &[]).await;
-        let email = register_on(&a, &client()).await;
-        let (access, _) = bearer_login_on(&a, &email).await;
-        assert_eq!(bearer_me_on(&a, &access).await, StatusCode::OK);
-        let logout = plain_client().post(b.url("/auth/logout")).bearer_auth(&access).send().await.unwrap();
-        assert_eq!(logout.status(), StatusCode::OK);
-        assert_eq!(bearer_me_on(&a, &access).await, StatusCode::UNAUTHORIZED);
-    }
+async fn a_logout_on_one_instance_kills_the_token_on_the_other_at_once(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let a = ServerProcess::start(&env, &[]).await;
+    let b = ServerProcess::start(&env, &[]).await;
+    let email = register_on(&a, &client()).await;
+    let (access, _) = bearer_login_on(&a, &email).await;
+    assert_eq!(bearer_me_on(&a, &access).await, StatusCode::OK);
+    let logout = plain_client()
+        .post(b.url("/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    assert_eq!(bearer_me_on(&a, &access).await, StatusCode::UNAUTHORIZED);
+}
 
-    async fn logging_out_everywhere_on_one_instance_ends_sessions_made_on_the_other(backend) {
-        let env = Environment::new(backend).await;
-        let a = ServerProcess::start(&env, &[]).await;
-        let b = ServerProcess::start(&env, &[]).await;
-        let browser = client();
-        let email = register_on(&a, &browser).await;
-        let (phone_on_b, _) = bearer_login_on(&b, &email).await;
-        let (laptop_on_b, _) = bearer_login_on(&b, &email).await;
-        let response = browser.post(a.url("/auth/logout?scope=global")).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        for token in [&phone_on_b, &laptop_on_b] {
-            assert_eq!(bearer_me_on(&b, token).await, StatusCode::UNAUTHORIZED);
-            assert_eq!(bearer_me_on(&a, token).await, StatusCode::UNAUTHORIZED);
-        }
-    }
-
-    async fn a_refresh_race_across_instances_ends_with_exactly_one_live_successor(backend) {
-        let env = Environment::new(backend).await;
-        let a = ServerProcess::start(&env, &[]).await;
-        let b = ServerProcess::start(&env, &[]).await;
-        let email = register_on(&a, &client()).await;
-        let (_, refresh) = bearer_login_on(&a, &email).await;
-        let attempts: Vec<JoinHandle<reqwest::Response>> = (0..12)
-            .map(|i| {
-                let url = if i % 2 == 0 { a.url("/auth/refresh") } else { b.url("/auth/refresh") };
-                let token = refresh.clone();
-                tokio::spawn(async move {
-                    plain_client().post(url).json(&json!({ "refresh_token": token })).send().await.unwrap()
-                })
-            })
-            .collect();
-        let mut successors = Vec::new();
-        let mut accesses = Vec::new();
-        for attempt in attempts {
-            let (access, next) = tokens_of(attempt.await.unwrap()).await;
-            accesses.push(access);
-            successors.push(next);
-        }
-        successors.dedup();
-        assert_eq!(successors.len(), 1, "all racers agree on one successor");
-        for access in &accesses {
-            assert_eq!(bearer_me_on(&b, access).await, StatusCode::OK, "nobody was logged out");
-        }
-        // Exactly one live token: the successor refreshes, the original is retired.
-        let (access, _) = tokens_of(plain_client().post(b.url("/auth/refresh")).json(&json!({ "refresh_token": successors[0] })).send().await.unwrap()).await;
-        let me: Value = plain_client().get(a.url("/auth/me")).bearer_auth(&access).send().await.unwrap().json().await.unwrap();
-        let session = portcullis::server::db::SessionId(uuid::Uuid::parse_str(me["session_id"].as_str().unwrap()).unwrap());
-        let settings = portcullis::server::config::DatabaseSettings::for_url(env.database_url.clone(), 1, Duration::from_secs(5)).unwrap();
-        let store = portcullis::server::db::Store::connect_lazy(&settings).unwrap();
-        assert_eq!(store.live_refresh_tokens(session).await.unwrap(), 1);
-        store.close().await;
-    }
-
-    async fn failed_logins_are_throttled_across_instances(backend) {
-        let env = Environment::new(backend).await;
-        let limits = [("PORTCULLIS_LOGIN_MAX_FAILURES", "5"), ("PORTCULLIS_LOGIN_BACKOFF_BASE", "30s")];
-        let a = ServerProcess::start(&env, &limits).await;
-        let b = ServerProcess::start(&env, &limits).await;
-        let email = register_on(&a, &client()).await;
-        let attempt = |server: &ServerProcess, password: &str| {
-            plain_client().post(server.url("/auth/login")).json(&json!({ "email": email, "password": password })).send()
-        };
-        for i in 0..5 {
-            let server = if i % 2 == 0 { &a } else { &b };
-            assert_eq!(attempt(server, "wrong wrong wrong").await.unwrap().status(), StatusCode::UNAUTHORIZED);
-        }
-        for server in [&a, &b] {
-            let throttled = attempt(server, PASSWORD).await.unwrap();
-            assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-            let retry_after: u64 = throttled.headers()["retry-after"].to_str().unwrap().parse().unwrap();
-            assert!((1..=30).contains(&retry_after), "{retry_after}");
-        }
-    }
-
-    async fn a_new_signing_key_rolls_out_without_signing_anyone_out(backend) {
-        use base64::{Engine as _, engine::general_purpose::STANDARD};
-        let env = Environment::new(backend).await;
-        let old = format!("2026-05:{}", STANDARD.encode([1u8; 32]));
-        let new = format!("2026-11:{}", STANDARD.encode([2u8; 32]));
-        // Before: every instance signs and verifies with the old key only.
-        let before = ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &old)]).await;
-        // Phase 1: the new key is known everywhere, old still signs.
-        let learning = ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &format!("{old},{new}"))]).await;
-        // Phase 2: the new key signs, the old one still verifies.
-        let rolled = ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &format!("{new},{old}"))]).await;
-
-        let email = register_on(&before, &client()).await;
-        let (old_token, _) = bearer_login_on(&before, &email).await;
-        let (new_token, _) = bearer_login_on(&rolled, &email).await;
-        let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
-        assert_eq!((kid(&old_token).as_str(), kid(&new_token).as_str()), ("2026-05", "2026-11"));
-
-        for server in [&before, &learning, &rolled] {
-            assert_eq!(bearer_me_on(server, &old_token).await, StatusCode::OK, "old tokens keep working");
-        }
-        assert_eq!(bearer_me_on(&learning, &new_token).await, StatusCode::OK);
-        assert_eq!(bearer_me_on(&rolled, &new_token).await, StatusCode::OK);
-        // Why phase 1 exists: an instance that never learned the new key refuses it.
-        assert_eq!(bearer_me_on(&before, &new_token).await, StatusCode::UNAUTHORIZED);
-    }
-
-    async fn graceful_shutdown_lets_in_flight_requests_finish(backend) {
-        let env = Environment::new(backend).await;
-        let mut server = ServerProcess::start(&env, &[]).await;
-        // A registration spends most of its time hashing: send one, then SIGTERM.
-        let url = server.url("/auth/register");
-        let in_flight = tokio::spawn(async move {
-            plain_client().post(url).json(&json!({ "email": unique_email(), "password": PASSWORD })).send().await
-        });
-        tokio::time::sleep(Duration::from_millis(15)).await;
-        let status = server.terminate();
-        assert!(status.success(), "clean exit on SIGTERM: {status:?}\n{}", server.output());
-        let response = in_flight.await.unwrap().expect("the in-flight request was answered");
-        assert_eq!(response.status(), StatusCode::CREATED);
+async fn logging_out_everywhere_on_one_instance_ends_sessions_made_on_the_other(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let a = ServerProcess::start(&env, &[]).await;
+    let b = ServerProcess::start(&env, &[]).await;
+    let browser = client();
+    let email = register_on(&a, &browser).await;
+    let (phone_on_b, _) = bearer_login_on(&b, &email).await;
+    let (laptop_on_b, _) = bearer_login_on(&b, &email).await;
+    let response = browser
+        .post(a.url("/auth/logout?scope=global"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    for token in [&phone_on_b, &laptop_on_b] {
+        assert_eq!(bearer_me_on(&b, token).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(bearer_me_on(&a, token).await, StatusCode::UNAUTHORIZED);
     }
 }
+
+async fn a_refresh_race_across_instances_ends_with_exactly_one_live_successor(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let a = ServerProcess::start(&env, &[]).await;
+    let b = ServerProcess::start(&env, &[]).await;
+    let email = register_on(&a, &client()).await;
+    let (_, refresh) = bearer_login_on(&a, &email).await;
+    let attempts: Vec<JoinHandle<reqwest::Response>> = (0..12)
+        .map(|i| {
+            let url = if i % 2 == 0 {
+                a.url("/auth/refresh")
+            } else {
+                b.url("/auth/refresh")
+            };
+            let token = refresh.clone();
+            tokio::spawn(async move {
+                plain_client()
+                    .post(url)
+                    .json(&json!({ "refresh_token": token }))
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut successors = Vec::new();
+    let mut accesses = Vec::new();
+    for attempt in attempts {
+        let (access, next) = tokens_of(attempt.await.unwrap()).await;
+        accesses.push(access);
+        successors.push(next);
+    }
+    successors.dedup();
+    assert_eq!(successors.len(), 1, "all racers agree on one successor");
+    for access in &accesses {
+        assert_eq!(
+            bearer_me_on(&b, access).await,
+            StatusCode::OK,
+            "nobody was logged out"
+        );
+    }
+    // Exactly one live token: the successor refreshes, the original is retired.
+    let (access, _) = tokens_of(
+        plain_client()
+            .post(b.url("/auth/refresh"))
+            .json(&json!({ "refresh_token": successors[0] }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let me: Value = plain_client()
+        .get(a.url("/auth/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = portcullis::server::db::SessionId(
+        uuid::Uuid::parse_str(me["session_id"].as_str().unwrap()).unwrap(),
+    );
+    let settings = portcullis::server::config::DatabaseSettings::for_url(
+        env.database_url.clone(),
+        1,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let store = portcullis::server::db::Store::connect_lazy(&settings).unwrap();
+    assert_eq!(store.live_refresh_tokens(session).await.unwrap(), 1);
+    store.close().await;
+}
+
+async fn failed_logins_are_throttled_across_instances(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let limits = [
+        ("PORTCULLIS_LOGIN_MAX_FAILURES", "5"),
+        ("PORTCULLIS_LOGIN_BACKOFF_BASE", "30s"),
+    ];
+    let a = ServerProcess::start(&env, &limits).await;
+    let b = ServerProcess::start(&env, &limits).await;
+    let email = register_on(&a, &client()).await;
+    let attempt = |server: &ServerProcess, password: &str| {
+        plain_client()
+            .post(server.url("/auth/login"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+    };
+    for i in 0..5 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            attempt(server, "wrong wrong wrong").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for server in [&a, &b] {
+        let throttled = attempt(server, PASSWORD).await.unwrap();
+        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = throttled.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=30).contains(&retry_after), "{retry_after}");
+    }
+}
+
+async fn a_new_signing_key_rolls_out_without_signing_anyone_out(backend: Backend) {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    let env = Environment::new(backend).await;
+    let old = format!("2026-05:{}", STANDARD.encode([1u8; 32]));
+    let new = format!("2026-11:{}", STANDARD.encode([2u8; 32]));
+    // Before: every instance signs and verifies with the old key only.
+    let before = ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &old)]).await;
+    // Phase 1: the new key is known everywhere, old still signs.
+    let learning =
+        ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &format!("{old},{new}"))]).await;
+    // Phase 2: the new key signs, the old one still verifies.
+    let rolled =
+        ServerProcess::start(&env, &[("PORTCULLIS_JWT_KEYS", &format!("{new},{old}"))]).await;
+
+    let email = register_on(&before, &client()).await;
+    let (old_token, _) = bearer_login_on(&before, &email).await;
+    let (new_token, _) = bearer_login_on(&rolled, &email).await;
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    assert_eq!(
+        (kid(&old_token).as_str(), kid(&new_token).as_str()),
+        ("2026-05", "2026-11")
+    );
+
+    for server in [&before, &learning, &rolled] {
+        assert_eq!(
+            bearer_me_on(server, &old_token).await,
+            StatusCode::OK,
+            "old tokens keep working"
+        );
+    }
+    assert_eq!(bearer_me_on(&learning, &new_token).await, StatusCode::OK);
+    assert_eq!(bearer_me_on(&rolled, &new_token).await, StatusCode::OK);
+    // Why phase 1 exists: an instance that never learned the new key refuses it.
+    assert_eq!(
+        bearer_me_on(&before, &new_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn graceful_shutdown_lets_in_flight_requests_finish(backend: Backend) {
+    let env = Environment::new(backend).await;
+    let mut server = ServerProcess::start(&env, &[]).await;
+    // A registration spends most of its time hashing: send one, then SIGTERM.
+    let url = server.url("/auth/register");
+    let in_flight = tokio::spawn(async move {
+        plain_client()
+            .post(url)
+            .json(&json!({ "email": unique_email(), "password": PASSWORD }))
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    let status = server.terminate();
+    assert!(
+        status.success(),
+        "clean exit on SIGTERM: {status:?}\n{}",
+        server.output()
+    );
+    let response = in_flight
+        .await
+        .unwrap()
+        .expect("the in-flight request was answered");
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+backend_tests!(
+    a_session_made_on_one_instance_works_on_the_other,
+    a_logout_on_one_instance_kills_the_token_on_the_other_at_once,
+    logging_out_everywhere_on_one_instance_ends_sessions_made_on_the_other,
+    a_refresh_race_across_instances_ends_with_exactly_one_live_successor,
+    failed_logins_are_throttled_across_instances,
+    a_new_signing_key_rolls_out_without_signing_anyone_out,
+    graceful_shutdown_lets_in_flight_requests_finish,
+);
 
 /// A TCP proxy in front of PostgreSQL that can be closed (connections are
 /// cut and new ones refused) and opened again: a database outage on demand.

@@ -6,184 +6,357 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-backend_tests! {
-    async fn cross_site_state_changes_are_refused_and_change_nothing(backend) {
-        let app = TestApp::spawn(backend).await;
-        app.signed_up_user().await;
-        let attacks = [
-            ("POST", "/auth/logout", vec![("origin", "https://evil.example")]),
-            ("POST", "/api/logout", vec![("origin", "https://evil.example")]),
-            ("POST", "/api/logout", vec![("sec-fetch-site", "cross-site")]),
-            ("POST", "/api/change_password", vec![("origin", "null")]),
-            ("DELETE", "/auth/logout", vec![("origin", "http://127.0.0.1.evil.example")]),
-        ];
-        for (method, path, headers) in attacks {
-            let mut request = app.client.request(method.parse().unwrap(), app.url(path));
-            for (name, value) in &headers {
-                request = request.header(*name, *value);
-            }
-            let response = request.send().await.unwrap();
-            assert_eq!(error_code(response).await, (StatusCode::FORBIDDEN, "cross_site_request".into()), "{method} {path} {headers:?}");
+async fn cross_site_state_changes_are_refused_and_change_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signed_up_user().await;
+    let attacks = [
+        (
+            "POST",
+            "/auth/logout",
+            vec![("origin", "https://evil.example")],
+        ),
+        (
+            "POST",
+            "/api/logout",
+            vec![("origin", "https://evil.example")],
+        ),
+        (
+            "POST",
+            "/api/logout",
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+        ("POST", "/api/change_password", vec![("origin", "null")]),
+        (
+            "DELETE",
+            "/auth/logout",
+            vec![("origin", "http://127.0.0.1.evil.example")],
+        ),
+    ];
+    for (method, path, headers) in attacks {
+        let mut request = app.client.request(method.parse().unwrap(), app.url(path));
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
         }
-        assert_eq!(app.me().await.status(), StatusCode::OK, "still signed in");
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (StatusCode::FORBIDDEN, "cross_site_request".into()),
+            "{method} {path} {headers:?}"
+        );
     }
+    assert_eq!(app.me().await.status(), StatusCode::OK, "still signed in");
+}
 
-    async fn same_origin_requests_and_bearer_clients_pass_the_csrf_check(backend) {
-        let app = TestApp::spawn(backend).await;
-        let email = app.signed_up_user().await;
-        let same_origin = app.client.get(app.url("/auth/me")).send().await.unwrap();
-        assert_eq!(same_origin.status(), StatusCode::OK);
-        let localhost = format!("http://localhost:{}", app.address.rsplit(':').next().unwrap());
-        let response = app.server_fn("current_user", &[]).await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let with_origin = app.client.post(app.url("/api/current_user")).header("origin", &localhost).send().await.unwrap();
-        assert_eq!(with_origin.status(), StatusCode::OK, "localhost is the same machine in development");
-        let fetch_same_site = app.client.post(app.url("/api/current_user")).header("sec-fetch-site", "same-origin").send().await.unwrap();
-        assert_eq!(fetch_same_site.status(), StatusCode::OK);
-        let (access, _) = app.bearer_login(&email, PASSWORD).await;
-        let bearer = app.bare_client().post(app.url("/auth/logout")).bearer_auth(&access).header("origin", "https://elsewhere.example").send().await.unwrap();
-        assert_eq!(bearer.status(), StatusCode::OK, "bearer-only requests are exempt");
+async fn same_origin_requests_and_bearer_clients_pass_the_csrf_check(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.signed_up_user().await;
+    let same_origin = app.client.get(app.url("/auth/me")).send().await.unwrap();
+    assert_eq!(same_origin.status(), StatusCode::OK);
+    let localhost = format!(
+        "http://localhost:{}",
+        app.address.rsplit(':').next().unwrap()
+    );
+    let response = app.server_fn("current_user", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let with_origin = app
+        .client
+        .post(app.url("/api/current_user"))
+        .header("origin", &localhost)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        with_origin.status(),
+        StatusCode::OK,
+        "localhost is the same machine in development"
+    );
+    let fetch_same_site = app
+        .client
+        .post(app.url("/api/current_user"))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetch_same_site.status(), StatusCode::OK);
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    let bearer = app
+        .bare_client()
+        .post(app.url("/auth/logout"))
+        .bearer_auth(&access)
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        StatusCode::OK,
+        "bearer-only requests are exempt"
+    );
+}
+
+async fn the_allowed_origin_comes_from_configuration(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_PUBLIC_URL", "http://auth.example.test")
+        .spawn()
+        .await;
+    let ok = app
+        .bare_client()
+        .post(app.url("/auth/register"))
+        .header("origin", "http://auth.example.test")
+        .json(&json!({ "email": unique_email(), "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let local = app
+        .bare_client()
+        .post(app.url("/auth/register"))
+        .header("origin", &app.address)
+        .json(&json!({ "email": unique_email(), "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), StatusCode::FORBIDDEN);
+}
+
+async fn responses_carry_the_security_headers(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signed_up_user().await;
+    for path in ["/", "/login", "/auth/me", "/auth/nothing", "/healthz"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(
+            !headers.contains_key("strict-transport-security"),
+            "no HSTS over plain HTTP"
+        );
     }
+    let page = app.client.get(app.url("/")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let scripts = html.matches("<script").count();
+    assert!(
+        scripts > 0 && html.matches(&format!("nonce=\"{nonce}\"")).count() >= scripts,
+        "every script carries the nonce"
+    );
+    let login_page = app.client.get(app.url("/login")).send().await.unwrap();
+    let other_nonce = login_page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(!other_nonce.contains(&nonce), "a fresh nonce per response");
+    assert_eq!(app.me().await.headers()["cache-control"], "no-store");
+}
 
-    async fn the_allowed_origin_comes_from_configuration(backend) {
-        let app = TestApp::builder(backend).with("PORTCULLIS_PUBLIC_URL", "http://auth.example.test").spawn().await;
-        let ok = app.bare_client().post(app.url("/auth/register")).header("origin", "http://auth.example.test")
-            .json(&json!({ "email": unique_email(), "password": PASSWORD })).send().await.unwrap();
-        assert_eq!(ok.status(), StatusCode::CREATED);
-        let local = app.bare_client().post(app.url("/auth/register")).header("origin", &app.address)
-            .json(&json!({ "email": unique_email(), "password": PASSWORD })).send().await.unwrap();
-        assert_eq!(local.status(), StatusCode::FORBIDDEN);
-    }
-
-    async fn responses_carry_the_security_headers(backend) {
-        let app = TestApp::spawn(backend).await;
-        app.signed_up_user().await;
-        for path in ["/", "/login", "/auth/me", "/auth/nothing", "/healthz"] {
-            let response = app.client.get(app.url(path)).send().await.unwrap();
-            let headers = response.headers();
-            assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
-            assert_eq!(headers["referrer-policy"], "same-origin", "{path}");
-            assert_eq!(headers["x-frame-options"], "DENY", "{path}");
-            let csp = headers["content-security-policy"].to_str().unwrap();
-            assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{path}: {csp}");
-            assert!(!headers.contains_key("strict-transport-security"), "no HSTS over plain HTTP");
-        }
-        let page = app.client.get(app.url("/")).send().await.unwrap();
-        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
-        let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).unwrap().to_string();
-        let html = page.text().await.unwrap();
-        let scripts = html.matches("<script").count();
-        assert!(scripts > 0 && html.matches(&format!("nonce=\"{nonce}\"")).count() >= scripts, "every script carries the nonce");
-        let login_page = app.client.get(app.url("/login")).send().await.unwrap();
-        let other_nonce = login_page.headers()["content-security-policy"].to_str().unwrap().to_string();
-        assert!(!other_nonce.contains(&nonce), "a fresh nonce per response");
-        assert_eq!(app.me().await.headers()["cache-control"], "no-store");
-    }
-
-    async fn secure_mode_uses_host_prefixed_secure_cookies_and_hsts(backend) {
-        let app = TestApp::builder(backend).with("PORTCULLIS_PUBLIC_URL", "https://auth.example.test").spawn().await;
-        let response = app.bare_client().post(app.url("/auth/register")).header("origin", "https://auth.example.test")
-            .json(&json!({ "email": unique_email(), "password": PASSWORD })).send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        assert!(response.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
-        let cookies = set_cookies(&response);
-        assert_eq!(cookies.len(), 2);
-        for cookie in cookies {
-            assert!(cookie.starts_with("__Host-portcullis_"), "{cookie}");
-            assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
-        }
-    }
-
-    async fn oversized_cookies_and_headers_get_431_not_500(backend) {
-        let app = TestApp::spawn(backend).await;
-        let big_cookie = format!("{}={}", app.access_cookie_name(), "a".repeat(64 * 1024));
-        for path in ["/auth/me", "/", "/api/logout"] {
-            let response = app.bare_client().post(app.url(path)).header("cookie", &big_cookie).send().await.unwrap();
-            assert_eq!(error_code(response).await, (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large".into()), "{path}");
-        }
-        let many: Vec<String> = (0..200).map(|i| format!("c{i}=v{i}")).collect();
-        let response = app.bare_client().get(app.url("/auth/me")).header("cookie", many.join("; ")).send().await.unwrap();
-        assert_eq!(error_code(response).await, (StatusCode::UNAUTHORIZED, "unauthenticated".into()));
-        let mut request = app.bare_client().get(app.url("/auth/me"));
-        for i in 0..40 {
-            request = request.header(format!("x-filler-{i}"), "f".repeat(1024));
-        }
-        assert_eq!(request.send().await.unwrap().status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-    }
-
-    async fn failed_logins_back_off_exponentially_per_account(backend) {
-        let app = TestApp::builder(backend)
-            .with("PORTCULLIS_LOGIN_MAX_FAILURES", "3")
-            .with("PORTCULLIS_LOGIN_BACKOFF_BASE", "1s")
-            .spawn()
-            .await;
-        let email = app.signed_up_user().await;
-        app.logout().await;
-        for _ in 0..3 {
-            assert_eq!(app.login(&email, "wrong wrong wrong").await.status(), StatusCode::UNAUTHORIZED);
-        }
-        let throttled = app.login(&email, PASSWORD).await;
-        assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(throttled.headers()["retry-after"], "1");
-        let body: Value = throttled.json().await.unwrap();
-        assert_eq!(body["code"], "throttled");
-        assert_eq!(body["error"], "Too many attempts. Try again in 1 second.");
-        tokio::time::sleep(Duration::from_millis(1100)).await;
-        // One more failure doubles the wait.
-        assert_eq!(app.login(&email, "wrong wrong wrong").await.status(), StatusCode::UNAUTHORIZED);
-        let longer = app.login(&email, PASSWORD).await;
-        assert_eq!(longer.status(), StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(longer.headers()["retry-after"], "2");
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK, "the right password works after the wait");
-        // Success clears the account's counter.
-        app.logout().await;
-        assert_eq!(app.login(&email, "wrong wrong wrong").await.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
-    }
-
-    async fn throttling_does_not_reveal_whether_an_account_exists(backend) {
-        let app = TestApp::builder(backend).with("PORTCULLIS_LOGIN_MAX_FAILURES", "2").spawn().await;
-        let email = app.signed_up_user().await;
-        app.logout().await;
-        let ghost = unique_email();
-        let mut answers = Vec::new();
-        for account in [&email, &ghost] {
-            for _ in 0..2 {
-                app.login(account, "wrong wrong wrong").await;
-            }
-            let response = app.login(account, "wrong wrong wrong").await;
-            let status = response.status();
-            let retry = response.headers().get("retry-after").cloned();
-            let body: Value = response.json().await.unwrap();
-            answers.push((status, retry, body));
-        }
-        assert_eq!(answers[0].0, StatusCode::TOO_MANY_REQUESTS);
-        assert_eq!(answers[0], answers[1]);
-    }
-
-    async fn failed_logins_are_throttled_per_client_ip_across_accounts(backend) {
-        let app = TestApp::builder(backend)
-            .with("PORTCULLIS_LOGIN_MAX_FAILURES", "100")
-            .with("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "4")
-            .spawn()
-            .await;
-        let email = app.signed_up_user().await;
-        app.logout().await;
-        for _ in 0..4 {
-            assert_eq!(app.login(&unique_email(), "spraying passwords").await.status(), StatusCode::UNAUTHORIZED);
-        }
-        assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::TOO_MANY_REQUESTS, "this IP is cooling down");
-    }
-
-    async fn a_stolen_session_cannot_brute_force_the_current_password(backend) {
-        let app = TestApp::builder(backend).with("PORTCULLIS_LOGIN_MAX_FAILURES", "3").spawn().await;
-        app.signed_up_user().await;
-        for _ in 0..3 {
-            let response = app.change_password("guess guess guess", NEW_PASSWORD, NEW_PASSWORD).await;
-            assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-        }
-        let response = app.change_password(PASSWORD, NEW_PASSWORD, NEW_PASSWORD).await;
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+async fn secure_mode_uses_host_prefixed_secure_cookies_and_hsts(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_PUBLIC_URL", "https://auth.example.test")
+        .spawn()
+        .await;
+    let response = app
+        .bare_client()
+        .post(app.url("/auth/register"))
+        .header("origin", "https://auth.example.test")
+        .json(&json!({ "email": unique_email(), "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .starts_with("max-age=")
+    );
+    let cookies = set_cookies(&response);
+    assert_eq!(cookies.len(), 2);
+    for cookie in cookies {
+        assert!(cookie.starts_with("__Host-portcullis_"), "{cookie}");
+        assert!(
+            cookie.contains("; Secure")
+                && cookie.contains("HttpOnly")
+                && cookie.contains("Path=/")
+                && !cookie.contains("Domain"),
+            "{cookie}"
+        );
     }
 }
+
+async fn oversized_cookies_and_headers_get_431_not_500(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let big_cookie = format!("{}={}", app.access_cookie_name(), "a".repeat(64 * 1024));
+    for path in ["/auth/me", "/", "/api/logout"] {
+        let response = app
+            .bare_client()
+            .post(app.url(path))
+            .header("cookie", &big_cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large".into()
+            ),
+            "{path}"
+        );
+    }
+    let many: Vec<String> = (0..200).map(|i| format!("c{i}=v{i}")).collect();
+    let response = app
+        .bare_client()
+        .get(app.url("/auth/me"))
+        .header("cookie", many.join("; "))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+    );
+    let mut request = app.bare_client().get(app.url("/auth/me"));
+    for i in 0..40 {
+        request = request.header(format!("x-filler-{i}"), "f".repeat(1024));
+    }
+    assert_eq!(
+        request.send().await.unwrap().status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+}
+
+async fn failed_logins_back_off_exponentially_per_account(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_LOGIN_MAX_FAILURES", "3")
+        .with("PORTCULLIS_LOGIN_BACKOFF_BASE", "1s")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    app.logout().await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.login(&email, "wrong wrong wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let throttled = app.login(&email, PASSWORD).await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(throttled.headers()["retry-after"], "1");
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["code"], "throttled");
+    assert_eq!(body["error"], "Too many attempts. Try again in 1 second.");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // One more failure doubles the wait.
+    assert_eq!(
+        app.login(&email, "wrong wrong wrong").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let longer = app.login(&email, PASSWORD).await;
+    assert_eq!(longer.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(longer.headers()["retry-after"], "2");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.login(&email, PASSWORD).await.status(),
+        StatusCode::OK,
+        "the right password works after the wait"
+    );
+    // Success clears the account's counter.
+    app.logout().await;
+    assert_eq!(
+        app.login(&email, "wrong wrong wrong").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
+}
+
+async fn throttling_does_not_reveal_whether_an_account_exists(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_LOGIN_MAX_FAILURES", "2")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    app.logout().await;
+    let ghost = unique_email();
+    let mut answers = Vec::new();
+    for account in [&email, &ghost] {
+        for _ in 0..2 {
+            app.login(account, "wrong wrong wrong").await;
+        }
+        let response = app.login(account, "wrong wrong wrong").await;
+        let status = response.status();
+        let retry = response.headers().get("retry-after").cloned();
+        let body: Value = response.json().await.unwrap();
+        answers.push((status, retry, body));
+    }
+    assert_eq!(answers[0].0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answers[0], answers[1]);
+}
+
+async fn failed_logins_are_throttled_per_client_ip_across_accounts(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_LOGIN_MAX_FAILURES", "100")
+        .with("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "4")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    app.logout().await;
+    for _ in 0..4 {
+        assert_eq!(
+            app.login(&unique_email(), "spraying passwords")
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.login(&email, PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "this IP is cooling down"
+    );
+}
+
+async fn a_stolen_session_cannot_brute_force_the_current_password(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_LOGIN_MAX_FAILURES", "3")
+        .spawn()
+        .await;
+    app.signed_up_user().await;
+    for _ in 0..3 {
+        let response = app
+            .change_password("guess guess guess", NEW_PASSWORD, NEW_PASSWORD)
+            .await;
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let response = app
+        .change_password(PASSWORD, NEW_PASSWORD, NEW_PASSWORD)
+        .await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+backend_tests!(
+    cross_site_state_changes_are_refused_and_change_nothing,
+    same_origin_requests_and_bearer_clients_pass_the_csrf_check,
+    the_allowed_origin_comes_from_configuration,
+    responses_carry_the_security_headers,
+    secure_mode_uses_host_prefixed_secure_cookies_and_hsts,
+    oversized_cookies_and_headers_get_431_not_500,
+    failed_logins_back_off_exponentially_per_account,
+    throttling_does_not_reveal_whether_an_account_exists,
+    failed_logins_are_throttled_per_client_ip_across_accounts,
+    a_stolen_session_cannot_brute_force_the_current_password,
+);

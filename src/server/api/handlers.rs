@@ -15,12 +15,12 @@ use super::extract::{ApiJson, OptionalJson};
 use crate::{
     auth::{AppError, ErrorCode, LogoutScope},
     server::{
-        client::ClientInfo,
+        client::{ClientInfo, describe_device},
         db::SessionId,
         error::AuthError,
         middleware::session::{AuthState, SignedIn, bearer_token},
         passwords::Password,
-        service::{Issued, LogoutCredentials, describe_session},
+        service::{Issued, LogoutCredentials},
         state::AppState,
         time::Timestamp,
     },
@@ -410,7 +410,7 @@ pub async fn list_sessions(
             .iter()
             .map(|s| SessionView {
                 id: s.id.to_string(),
-                device: describe_session(s),
+                device: describe_device(s.user_agent.as_deref()),
                 ip: s.ip.clone(),
                 created_at: s.created_at.to_rfc3339(),
                 last_used_at: s.last_used_at.to_rfc3339(),

@@ -1,0 +1,199 @@
+//! The auth logic, once: register, login, refresh, logout, change password,
+//! sessions and activity. Server functions (browsers) and the JSON API
+//! (scripts, apps) are thin adapters over this; neither has its own idea of
+//! tokens, sessions or passwords.
+//!
+//! One file per capability: `credentials` (accounts and passwords),
+//! `refresh` (rotation and reuse detection), `logout`, `devices` (the
+//! session list and activity), with [`Throttle`] and [`Audit`] as parts they
+//! share. New ways to prove who someone is (an emailed reset link, a TOTP
+//! code, a passkey) plug in at the same seams:
+//! - [`AuthService::start_session`] is the only way a session begins, so
+//!   rotation, logout, revocation and the device list apply to every
+//!   sign-in method unchanged;
+//! - [`AuthService::confirm_password`] is the re-authentication that
+//!   sensitive actions ask for;
+//! - [`Throttle`] keys any secret a person types, [`Audit`] records what
+//!   happened, and `Passwords` hashes every secret stored.
+
+mod audit;
+mod credentials;
+mod devices;
+mod logout;
+mod refresh;
+mod throttle;
+
+pub(crate) use audit::Audit;
+pub use logout::{LogoutCredentials, LogoutFailure, SessionRef};
+pub(crate) use throttle::Throttle;
+
+use super::{
+    client::ClientInfo,
+    config::{SessionSettings, ThrottleSettings},
+    db::{NewSession, RefreshTokenRecord, SessionId, Store, UserId},
+    error::AuthError,
+    passwords::{HashFailure, Passwords},
+    time::Timestamp,
+    tokens::{RefreshToken, TokenIssuer, new_rotation_key},
+};
+
+/// A signed-in identity: what a verified access token plus a live session
+/// row amount to.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub email: String,
+    /// Last time the password was proven on this device.
+    pub authenticated_at: Timestamp,
+}
+
+/// Tokens just issued for a session, with who they are for.
+pub struct Issued {
+    pub principal: Principal,
+    pub access_token: String,
+    pub access_expires_at: Timestamp,
+    pub refresh_token: RefreshToken,
+    pub refresh_expires_at: Timestamp,
+}
+
+pub struct AuthService {
+    store: Store,
+    tokens: TokenIssuer,
+    passwords: Passwords,
+    sessions: SessionSettings,
+    throttle: Throttle,
+    audit: Audit,
+}
+
+impl AuthService {
+    pub fn new(
+        store: Store,
+        tokens: TokenIssuer,
+        passwords: Passwords,
+        sessions: SessionSettings,
+        throttle: ThrottleSettings,
+    ) -> Self {
+        AuthService {
+            throttle: Throttle::new(store.clone(), throttle),
+            audit: Audit::new(store.clone()),
+            store,
+            tokens,
+            passwords,
+            sessions,
+        }
+    }
+
+    pub fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
+    pub fn tokens(&self) -> &TokenIssuer {
+        &self.tokens
+    }
+
+    /// A hashing result as the caller sees it. Shed load is audited (counted,
+    /// never with the password) and answered `Busy`; nothing else happens,
+    /// in particular no failure is counted against any throttle.
+    async fn hashed<T>(
+        &self,
+        result: Result<T, HashFailure>,
+        client: &ClientInfo,
+    ) -> Result<T, AuthError> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(failure) => {
+                if matches!(failure, HashFailure::Busy { .. }) {
+                    self.audit.shed(client).await;
+                }
+                Err(failure.into())
+            }
+        }
+    }
+
+    /// Verifies an access token and checks, in the database, that its session
+    /// is still live: a logout anywhere takes effect on the next request.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthError> {
+        let claims = self
+            .tokens
+            .verify_access(access_token)
+            .map_err(AuthError::InvalidToken)?;
+        let session = self
+            .store
+            .active_session(claims.sid, claims.sub, Timestamp::now())
+            .await?
+            .ok_or(AuthError::SessionEnded)?;
+        Ok(Principal {
+            user_id: session.user_id,
+            session_id: session.session_id,
+            email: session.email,
+            authenticated_at: session.authenticated_at,
+        })
+    }
+
+    pub(crate) async fn start_session(
+        &self,
+        user_id: UserId,
+        email: String,
+        client: &ClientInfo,
+        now: Timestamp,
+    ) -> Result<Issued, AuthError> {
+        let session_id = SessionId::random();
+        let rotation_key = new_rotation_key();
+        let refresh_token = RefreshToken::generate();
+        let expires_at = now.plus(self.sessions.refresh_ttl);
+        self.store
+            .create_session(&NewSession {
+                id: session_id,
+                user_id,
+                rotation_key: &rotation_key,
+                first_token_hash: &refresh_token.hash(),
+                now,
+                expires_at,
+                user_agent: client.user_agent(),
+                ip: client.ip(),
+            })
+            .await?;
+        let (access_token, access_expires_at) =
+            self.tokens.issue_access(user_id, session_id, now)?;
+        Ok(Issued {
+            principal: Principal {
+                user_id,
+                session_id,
+                email,
+                authenticated_at: now,
+            },
+            access_token,
+            access_expires_at,
+            refresh_token,
+            refresh_expires_at: expires_at,
+        })
+    }
+
+    fn issue(
+        &self,
+        record: &RefreshTokenRecord,
+        refresh_token: RefreshToken,
+        now: Timestamp,
+    ) -> Result<Issued, AuthError> {
+        let (access_token, access_expires_at) =
+            self.tokens
+                .issue_access(record.user_id, record.session_id, now)?;
+        Ok(Issued {
+            principal: principal_of(record),
+            access_token,
+            access_expires_at,
+            refresh_token,
+            refresh_expires_at: record.expires_at,
+        })
+    }
+}
+
+fn principal_of(record: &RefreshTokenRecord) -> Principal {
+    Principal {
+        user_id: record.user_id,
+        session_id: record.session_id,
+        email: record.email.clone(),
+        authenticated_at: record.authenticated_at,
+    }
+}
