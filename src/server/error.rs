@@ -22,7 +22,6 @@ use std::{
 use super::{
     db::StoreError,
     passwords::{HashFailure, PasswordProblem},
-    service::LogoutFailure,
     tokens::TokenError,
 };
 use crate::auth::{AppError, ErrorCode};
@@ -57,6 +56,10 @@ pub enum AuthError {
     RefreshSuperseded,
     #[error("invalid token: {0}")]
     InvalidToken(TokenError),
+    /// The password a sign-in was checked against changed before its
+    /// session could be created.
+    #[error("the password changed while signing in")]
+    PasswordChangedMeanwhile,
     #[error("fresh authentication required")]
     ReauthRequired,
     #[error("not found")]
@@ -160,7 +163,7 @@ impl AuthError {
             AuthError::Invalid { field, message } => {
                 AppError::new(C::InvalidInput, message).on_field(*field)
             }
-            AuthError::InvalidCredentials => {
+            AuthError::InvalidCredentials | AuthError::PasswordChangedMeanwhile => {
                 AppError::new(C::InvalidCredentials, "Incorrect email or password.")
             }
             AuthError::EmailTaken => AppError::new(
@@ -237,6 +240,18 @@ fn whole_seconds(wait: Duration) -> u64 {
     u64::try_from(wait.as_millis().div_ceil(1000))
         .unwrap_or(u64::MAX)
         .max(1)
+}
+
+/// Why a logout did not succeed. The browser's cookies are cleared either way
+/// (by the transport, before asking).
+#[derive(Debug)]
+pub enum LogoutFailure {
+    /// An explicit bearer token that is malformed or not ours.
+    InvalidBearer,
+    /// `others` or `global` without a live session: the error's own 401.
+    NotSignedIn(AuthError),
+    /// The database failed: the seed contract's 500 `Error logging out`.
+    Failed(AuthError),
 }
 
 impl From<AuthError> for LogoutFailure {

@@ -13,6 +13,7 @@ mod logout;
 mod multi_instance;
 mod openapi;
 mod properties;
+mod races;
 mod renewal_and_rotation;
 mod route_generation;
 mod secrets_in_logs;

@@ -21,6 +21,7 @@ mod users;
 pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
 pub use models::*;
+pub use throttle::Reserved;
 
 use anyhow::Context as _;
 use sqlx::{

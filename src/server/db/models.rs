@@ -69,6 +69,9 @@ pub struct NewUser<'a> {
 pub struct NewSession<'a> {
     pub id: SessionId,
     pub user_id: UserId,
+    /// The hash the sign-in was checked against; the session is created
+    /// only if it is still the user's.
+    pub password_hash: &'a str,
     pub rotation_key: &'a [u8],
     pub first_token_hash: &'a [u8],
     pub now: Timestamp,

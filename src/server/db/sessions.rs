@@ -29,24 +29,42 @@ pub struct PasswordChange<'a> {
 }
 
 impl Store {
-    /// Creates a session with its first refresh token, atomically.
-    pub async fn create_session(&self, session: &NewSession<'_>) -> StoreResult<()> {
+    /// Creates a session with its first refresh token, atomically, if the
+    /// user's password hash is still `password_hash`; `false` when it is not
+    /// (a password change committed since it was checked). The first
+    /// statement reads the user row under a share lock on PostgreSQL, so a
+    /// concurrent change either waits for this session (and then revokes it)
+    /// or has committed (and this finds no row); SQLite's write transaction
+    /// serialises the same way.
+    pub async fn create_session(&self, session: &NewSession<'_>) -> StoreResult<bool> {
+        let lock = match self.engine() {
+            super::Engine::Postgres => " FOR SHARE",
+            super::Engine::Sqlite => "",
+        };
+        let insert = format!(
+            "INSERT INTO sessions (id, user_id, rotation_key, created_at, last_used_at, \
+             authenticated_at, expires_at, user_agent, ip) \
+             SELECT $1, id, $3, $4, $4, $4, $5, $6, $7 FROM users \
+             WHERE id = $2 AND password_hash = $8{lock}"
+        );
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO sessions (id, user_id, rotation_key, created_at, last_used_at, \
-                 authenticated_at, expires_at, user_agent, ip) \
-                 VALUES ($1, $2, $3, $4, $4, $4, $5, $6, $7)",
-            )
-            .bind(session.id)
-            .bind(session.user_id)
-            .bind(session.rotation_key)
-            .bind(session.now)
-            .bind(session.expires_at)
-            .bind(session.user_agent)
-            .bind(session.ip)
-            .execute(&mut *tx)
-            .await?;
+            let created = sqlx::query(&insert)
+                .bind(session.id)
+                .bind(session.user_id)
+                .bind(session.rotation_key)
+                .bind(session.now)
+                .bind(session.expires_at)
+                .bind(session.user_agent)
+                .bind(session.ip)
+                .bind(session.password_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if created == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
             sqlx::query(
                 "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) \
                  VALUES ($1, $2, 0, $3)",
@@ -56,7 +74,7 @@ impl Store {
             .bind(session.now)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await
+            tx.commit().await.map(|()| true)
         }.await)
         .context("Failed to create a session")
     }

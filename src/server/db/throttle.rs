@@ -3,66 +3,81 @@ use super::{StoreContext, StoreResult};
 use super::{Store, on_pool};
 use crate::server::time::Timestamp;
 
-impl Store {
-    /// The latest `locked_until` among `keys` that is still in the future.
-    pub async fn throttled_until(
-        &self,
-        keys: &[&str],
-        now: Timestamp,
-    ) -> StoreResult<Option<Timestamp>> {
-        let mut latest: Option<Timestamp> = None;
-        for key in keys {
-            let until: Option<Timestamp> = on_pool!(self, pool => sqlx::query_scalar(
-                "SELECT locked_until FROM login_throttle WHERE key = $1 AND locked_until > $2",
-            )
-            .bind(*key)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)
-            .context("Failed to read a login throttle")?;
-            latest = latest.max(until);
-        }
-        Ok(latest)
-    }
+/// What reserving an attempt found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reserved {
+    /// The attempt may go ahead; it is the `n`th in the current window.
+    Granted(i64),
+    /// The key is locked until then; nothing was counted.
+    Locked(Timestamp),
+}
 
-    /// Counts one failure against `key` and returns the count. A counter whose
-    /// last failure is older than `reset_before` starts again from one. One
-    /// atomic upsert, so instances sharing the database never lose a count.
-    pub async fn record_login_failure(
+impl Store {
+    /// Reserves one attempt against `key` before the secret is checked, so
+    /// that parallel guesses cannot all be checked before the first failure
+    /// is counted. One transaction whose first statement writes (and so locks
+    /// the key's row on PostgreSQL, the database on SQLite): concurrent
+    /// reservations of one key, on any instance, run one after another.
+    ///
+    /// A locked key refuses. Otherwise the attempt is counted (from one again
+    /// when the previous one is older than `reset_before`), and when
+    /// `lock_for(count)` says so the key is locked from now on: this attempt
+    /// proceeds, the ones after it wait.
+    pub async fn reserve_attempt(
         &self,
         key: &str,
         now: Timestamp,
         reset_before: Timestamp,
-    ) -> StoreResult<i64> {
-        on_pool!(self, pool => sqlx::query_scalar(
-            "INSERT INTO login_throttle (key, failures, last_failure_at) VALUES ($1, 1, $2) \
-             ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN login_throttle.last_failure_at < $3 THEN 1 \
-                               ELSE login_throttle.failures + 1 END, \
-               last_failure_at = $2 \
-             RETURNING failures",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(reset_before)
-        .fetch_one(pool)
-        .await)
-        .context("Failed to record a login failure")
+        lock_for: impl Fn(i64) -> Option<std::time::Duration>,
+    ) -> StoreResult<Reserved> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let (failures, last, locked_until): (i64, Timestamp, Option<Timestamp>) = sqlx::query_as(
+                "INSERT INTO login_throttle (key, failures, last_failure_at) VALUES ($1, 0, $2) \
+                 ON CONFLICT (key) DO UPDATE SET failures = login_throttle.failures \
+                 RETURNING failures, last_failure_at, locked_until",
+            )
+            .bind(key)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(until) = locked_until.filter(|until| *until > now) {
+                tx.commit().await?;
+                return Ok::<_, sqlx::Error>(Reserved::Locked(until));
+            }
+            let count = if failures > 0 && last < reset_before { 1 } else { failures + 1 };
+            let lock = lock_for(count).map(|delay| now.plus(delay));
+            sqlx::query(
+                "UPDATE login_throttle SET failures = $2, last_failure_at = $3, \
+                 locked_until = COALESCE($4, locked_until) WHERE key = $1",
+            )
+            .bind(key)
+            .bind(count)
+            .bind(now)
+            .bind(lock)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Reserved::Granted(count))
+        }.await)
+        .context("Failed to reserve a login attempt")
     }
 
-    /// Locks `key` until `until`, never shortening an existing lock.
-    pub async fn lock_login(&self, key: &str, until: Timestamp) -> StoreResult<()> {
+    /// Gives back an attempt that turned out not to be a guess (the secret
+    /// was right, or nothing was checked). A lock that this count no longer
+    /// justifies (below `limit`) is lifted with it.
+    pub async fn release_attempt(&self, key: &str, limit: u32) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query(
-            "UPDATE login_throttle SET locked_until = $2 \
-             WHERE key = $1 AND (locked_until IS NULL OR locked_until < $2)",
+            "UPDATE login_throttle SET failures = failures - 1, \
+             locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END \
+             WHERE key = $1 AND failures > 0",
         )
         .bind(key)
-        .bind(until)
+        .bind(i64::from(limit))
         .execute(pool)
         .await
-        .map(|done| done.rows_affected()))
-        .map(drop)
-        .context("Failed to lock a login key")
+        .map(drop))
+        .context("Failed to give back a login attempt")
     }
 
     pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {

@@ -106,7 +106,7 @@ impl AuthService {
             return Err(AuthError::EmailTaken);
         }
         let issued = self
-            .start_session(user_id, email.display, client, now)
+            .start_session(user_id, email.display, &hash, client, now)
             .await?;
         self.audit
             .of(EventKind::Registered, Some(&issued.principal), client, None)
@@ -131,7 +131,9 @@ impl AuthService {
             .map_err(|problem| AuthError::password("password", problem))?;
         let now = Timestamp::now();
         let keys = self.throttle.login_keys(&email.normalized, client);
-        if let Err(throttled) = self.throttle.check(&keys, now).await {
+        // The attempt is counted before the password is checked: a burst of
+        // parallel guesses gets no more checks than the limit allows.
+        if let Err(throttled) = self.throttle.reserve(&keys, now).await {
             if matches!(throttled, AuthError::Throttled { .. }) {
                 self.audit
                     .login_failure(None, client, "throttled", &email.normalized, now)
@@ -139,16 +141,27 @@ impl AuthService {
             }
             return Err(throttled);
         }
-        let user = self.store.find_user_by_email(&email.normalized).await?;
-        let verification = self
-            .passwords
-            .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
-            .await;
-        let verification = self.hashed(verification, client).await?;
+        let checked = async {
+            let user = self.store.find_user_by_email(&email.normalized).await?;
+            let verification = self
+                .passwords
+                .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+                .await;
+            Ok((user, self.hashed(verification, client).await?))
+        }
+        .await;
+        let (user, verification) = match checked {
+            Ok(checked) => checked,
+            // Nothing was checked (shed, or the database failed): the attempt
+            // is given back.
+            Err(error) => {
+                self.throttle.release(&keys).await;
+                return Err(error);
+            }
+        };
         let user = match user {
             Some(user) if verification.matches => user,
             other => {
-                self.throttle.record_failures(&keys, now).await?;
                 let reason = if other.is_some() {
                     "wrong_password"
                 } else {
@@ -160,12 +173,21 @@ impl AuthService {
                 return Err(AuthError::InvalidCredentials);
             }
         };
+        self.throttle.clear(&keys[0]).await?;
+        self.throttle.release(&keys[1..]).await;
+        // Only if the password just checked is still the current one: a
+        // password change that committed meanwhile wins.
+        let issued = self
+            .start_session(user.id, user.email, &user.password_hash, client, now)
+            .await
+            .map_err(|error| match error {
+                AuthError::PasswordChangedMeanwhile => AuthError::InvalidCredentials,
+                other => other,
+            })?;
         if verification.needs_rehash {
             self.upgrade_hash(user.id, &user.password_hash, password)
                 .await;
         }
-        self.throttle.clear(&keys[0]).await?;
-        let issued = self.start_session(user.id, user.email, client, now).await?;
         self.audit
             .of(
                 EventKind::LoginSucceeded,
@@ -246,20 +268,30 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let now = Timestamp::now();
         let keys = [self.throttle.account(&principal.email.to_lowercase())];
-        self.throttle.check(&keys, now).await?;
-        let user = self
-            .store
-            .find_user(principal.user_id)
-            .await?
-            .ok_or(AuthError::SessionEnded)?;
-        let verification = self
-            .passwords
-            .verify(password, Some(&user.password_hash))
-            .await;
-        let verification = self.hashed(verification, client).await?;
-        if !verification.matches {
-            self.throttle.record_failures(&keys, now).await?;
-            return Err(AuthError::WrongCurrentPassword);
+        self.throttle.reserve(&keys, now).await?;
+        let checked = async {
+            let user = self
+                .store
+                .find_user(principal.user_id)
+                .await?
+                .ok_or(AuthError::SessionEnded)?;
+            let verification = self
+                .passwords
+                .verify(password, Some(&user.password_hash))
+                .await;
+            self.hashed(verification, client).await
+        }
+        .await;
+        match checked {
+            Ok(verification) if verification.matches => {
+                self.throttle.release(&keys).await;
+            }
+            // A wrong password: the attempt stands.
+            Ok(_) => return Err(AuthError::WrongCurrentPassword),
+            Err(error) => {
+                self.throttle.release(&keys).await;
+                return Err(error);
+            }
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use crate::{
         client::ClientInfo,
         cookies::CookieCredentials,
         db::{EventKind, RevokeReason, SessionId, UserId},
-        error::AuthError,
+        error::{AuthError, LogoutFailure},
         time::Timestamp,
         tokens::{AccessClaims, RefreshToken, TokenError},
     },
@@ -21,18 +21,6 @@ pub struct LogoutCredentials<'a> {
     /// header is not a usable bearer token.
     pub bearer: Option<Result<&'a str, TokenError>>,
     pub cookies: &'a CookieCredentials,
-}
-
-/// Why a logout did not succeed. The browser's cookies are cleared either way
-/// (by the transport, before asking).
-#[derive(Debug)]
-pub enum LogoutFailure {
-    /// An explicit bearer token that is malformed or not ours.
-    InvalidBearer,
-    /// `others` or `global` without a live session: the error's own 401.
-    NotSignedIn(AuthError),
-    /// The database failed: the seed contract's 500 `Error logging out`.
-    Failed(AuthError),
 }
 
 /// The session a logout request names, found from whichever credential it

@@ -24,7 +24,7 @@ mod refresh;
 mod throttle;
 
 pub(crate) use audit::Audit;
-pub use logout::{LogoutCredentials, LogoutFailure, SessionRef};
+pub use logout::{LogoutCredentials, SessionRef};
 pub(crate) use throttle::Throttle;
 
 use super::{
@@ -131,10 +131,17 @@ impl AuthService {
         })
     }
 
+    /// Starts a session for `user_id`: the only way one begins, whatever
+    /// proved who the person is. `password_hash` is the hash that proof was
+    /// checked against: the session is created only if it is still the
+    /// user's, in the same statement, so a password change (or reset) that
+    /// committed meanwhile wins (`PasswordChangedMeanwhile`), and one that
+    /// commits later revokes this session like every other.
     pub(crate) async fn start_session(
         &self,
         user_id: UserId,
         email: String,
+        password_hash: &str,
         client: &ClientInfo,
         now: Timestamp,
     ) -> Result<Issued, AuthError> {
@@ -142,10 +149,12 @@ impl AuthService {
         let rotation_key = new_rotation_key();
         let refresh_token = RefreshToken::generate();
         let expires_at = now.plus(self.sessions.refresh_ttl);
-        self.store
+        let created = self
+            .store
             .create_session(&NewSession {
                 id: session_id,
                 user_id,
+                password_hash,
                 rotation_key: &rotation_key,
                 first_token_hash: &refresh_token.hash(),
                 now,
@@ -154,6 +163,9 @@ impl AuthService {
                 ip: client.ip(),
             })
             .await?;
+        if !created {
+            return Err(AuthError::PasswordChangedMeanwhile);
+        }
         let (access_token, access_expires_at) =
             self.tokens.issue_access(user_id, session_id, now)?;
         Ok(Issued {

@@ -1,5 +1,7 @@
 //! Throttling of guessable secrets: exponential backoff per key (an account,
-//! a client IP), stored in the database so every instance shares it.
+//! a client IP), stored in the database so every instance shares it. An
+//! attempt is counted atomically *before* the secret is checked, so a burst
+//! of parallel guesses gets no more checks than the limit allows.
 //!
 //! Keys are plain strings, so any future secret a person types (a TOTP code,
 //! a recovery code) gets keys of its own through the same [`Throttle`].
@@ -7,7 +9,11 @@
 use std::time::Duration;
 
 use crate::server::{
-    client::ClientInfo, config::ThrottleSettings, db::Store, error::AuthError, time::Timestamp,
+    client::ClientInfo,
+    config::ThrottleSettings,
+    db::{Reserved, Store},
+    error::AuthError,
+    time::Timestamp,
 };
 
 /// One counter and the failures it allows before backoff starts.
@@ -52,43 +58,53 @@ impl Throttle {
         keys
     }
 
-    /// `Err(Throttled)` while any of `keys` is locked.
-    pub(crate) async fn check(
-        &self,
-        keys: &[ThrottleKey],
-        now: Timestamp,
-    ) -> Result<(), AuthError> {
-        let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
-        match self.store.throttled_until(&names, now).await? {
-            Some(until) => Err(AuthError::Throttled {
-                retry_after: now.until(until),
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a failure against each key and locks those past their limit.
-    pub(crate) async fn record_failures(
+    /// Reserves one attempt against every key, before the secret is
+    /// checked (see `Store::reserve_attempt`): `Err(Throttled)` while any key
+    /// is locked, with nothing left counted. A granted attempt stands as a
+    /// failure unless it is [`release`](Self::release)d or
+    /// [`clear`](Self::clear)ed.
+    pub(crate) async fn reserve(
         &self,
         keys: &[ThrottleKey],
         now: Timestamp,
     ) -> Result<(), AuthError> {
         let reset_before = now.minus(self.settings.failure_window);
-        for key in keys {
-            let failures = self
+        for (index, key) in keys.iter().enumerate() {
+            let reserved = self
                 .store
-                .record_login_failure(&key.key, now, reset_before)
-                .await?;
-            if let Some(delay) = backoff(failures, key.limit, &self.settings) {
-                self.store.lock_login(&key.key, now.plus(delay)).await?;
-            }
+                .reserve_attempt(&key.key, now, reset_before, |count| {
+                    backoff(count, key.limit, &self.settings)
+                })
+                .await;
+            let until = match reserved {
+                Ok(Reserved::Granted(_)) => continue,
+                Ok(Reserved::Locked(until)) => until,
+                Err(error) => {
+                    self.release(&keys[..index]).await;
+                    return Err(error.into());
+                }
+            };
+            self.release(&keys[..index]).await;
+            return Err(AuthError::Throttled {
+                retry_after: now.until(until),
+            });
         }
         Ok(())
     }
 
-    /// Forgets `key`'s failures (after a success).
+    /// Forgets `key`'s failures (the account's, after a success).
     pub(crate) async fn clear(&self, key: &ThrottleKey) -> Result<(), AuthError> {
         Ok(self.store.clear_login_failures(&key.key).await?)
+    }
+
+    /// Gives reserved attempts back: the secret was right, or was never
+    /// checked. Best effort: a failure here only over-counts.
+    pub(crate) async fn release(&self, keys: &[ThrottleKey]) {
+        for key in keys {
+            if let Err(error) = self.store.release_attempt(&key.key, key.limit).await {
+                tracing::warn!(error = ?error, "failed to give back a login attempt");
+            }
+        }
     }
 }
 
