@@ -275,6 +275,29 @@ mod tests {
         }
     }
 
+    /// Starts a job that holds the pool's only worker until the returned
+    /// gate is passed, and waits until it runs.
+    async fn hold_the_only_worker(
+        pool: &Arc<HashPool>,
+    ) -> (Arc<Barrier>, tokio::task::JoinHandle<Result<(), PoolError>>) {
+        let gate = Arc::new(Barrier::new(2));
+        let started = Arc::new(AtomicBool::new(false));
+        let blocker = {
+            let (pool, gate, started) = (pool.clone(), gate.clone(), started.clone());
+            tokio::spawn(async move {
+                pool.run(move |_| {
+                    started.store(true, Ordering::SeqCst);
+                    gate.wait();
+                })
+                .await
+            })
+        };
+        while !started.load(Ordering::SeqCst) {
+            tokio::task::yield_now().await;
+        }
+        (gate, blocker)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn never_runs_more_jobs_at_once_than_its_concurrency() {
         let pool = Arc::new(HashPool::new(settings(2, 64, Duration::from_secs(60))).unwrap());
@@ -310,22 +333,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_queue_refuses_at_once_and_runs_nothing_of_what_it_refused() {
         let pool = Arc::new(HashPool::new(settings(1, 2, Duration::from_secs(60))).unwrap());
-        let gate = Arc::new(Barrier::new(2));
-        let started = Arc::new(AtomicBool::new(false));
-        // One job holds the only worker until the gate opens.
-        let blocker = {
-            let (pool, gate, started) = (pool.clone(), gate.clone(), started.clone());
-            tokio::spawn(async move {
-                pool.run(move |_| {
-                    started.store(true, Ordering::SeqCst);
-                    gate.wait();
-                })
-                .await
-            })
-        };
-        while !started.load(Ordering::SeqCst) {
-            tokio::task::yield_now().await;
-        }
+        let (gate, blocker) = hold_the_only_worker(&pool).await;
         let ran = Arc::new(AtomicUsize::new(0));
         // Two fit in the queue...
         let queued: Vec<_> = (0..2)
@@ -365,21 +373,7 @@ mod tests {
     async fn a_job_that_waited_past_the_budget_is_dropped_unrun() {
         let budget = Duration::from_millis(200);
         let pool = Arc::new(HashPool::new(settings(1, 8, budget)).unwrap());
-        let gate = Arc::new(Barrier::new(2));
-        let started = Arc::new(AtomicBool::new(false));
-        let blocker = {
-            let (pool, gate, started) = (pool.clone(), gate.clone(), started.clone());
-            tokio::spawn(async move {
-                pool.run(move |_| {
-                    started.store(true, Ordering::SeqCst);
-                    gate.wait();
-                })
-                .await
-            })
-        };
-        while !started.load(Ordering::SeqCst) {
-            tokio::task::yield_now().await;
-        }
+        let (gate, blocker) = hold_the_only_worker(&pool).await;
         let ran = Arc::new(AtomicBool::new(false));
         let late = {
             let (pool, ran) = (pool.clone(), ran.clone());
