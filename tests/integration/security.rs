@@ -348,6 +348,186 @@ async fn a_stolen_session_cannot_brute_force_the_current_password(backend: Backe
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
+/// Credentials a browser replays by itself, cross-site too: a staging site's
+/// basic-auth proxy, intranet single sign-on.
+const AMBIENT_CREDENTIALS: [&str; 3] = [
+    "Basic c3RhZ2luZzpzZWNyZXQ=",
+    "Negotiate YIIGhgYGKwYBBQUCoIIGejCCBnagMDAuBgkqhkiC9xIBAgI=",
+    "Digest username=\"staging\", realm=\"staging\", nonce=\"x\", uri=\"/\", response=\"y\"",
+];
+
+async fn ambient_proxy_credentials_do_not_exempt_a_cross_site_request(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.signed_up_user().await;
+    // The attacker's own account, for login CSRF.
+    let (attacker, _) = app.new_browser();
+    let attacker_email = unique_email();
+    server_fn_with(
+        &attacker,
+        &app.address,
+        "register",
+        &[
+            ("email", &attacker_email),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    for credentials in AMBIENT_CREDENTIALS {
+        // A cross-site form signing the victim's browser into the attacker's account.
+        let login = app
+            .client
+            .post(app.url("/api/login"))
+            .header("origin", "https://evil.example")
+            .header("sec-fetch-site", "cross-site")
+            .header("accept", "text/html")
+            .header("authorization", credentials)
+            .form(&[("email", attacker_email.as_str()), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            set_cookies(&login).is_empty(),
+            "{credentials}: no session cookie"
+        );
+        assert_eq!(
+            error_code(login).await,
+            (StatusCode::FORBIDDEN, "cross_site_request".into()),
+            "{credentials}"
+        );
+        // Signing the victim out everywhere, and rotating their refresh token.
+        for (path, form) in [
+            ("/api/logout", vec![("scope", "global")]),
+            ("/auth/refresh", vec![]),
+        ] {
+            let response = app
+                .client
+                .post(app.url(path))
+                .header("origin", "https://evil.example")
+                .header("sec-fetch-site", "cross-site")
+                .header("authorization", credentials)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert!(set_cookies(&response).is_empty(), "{credentials} {path}");
+            assert_eq!(
+                error_code(response).await,
+                (StatusCode::FORBIDDEN, "cross_site_request".into()),
+                "{credentials} {path}"
+            );
+        }
+    }
+    assert_eq!(
+        app.me().await.status(),
+        StatusCode::OK,
+        "the victim is still signed in"
+    );
+    assert_eq!(
+        app.current_user().await["SignedIn"]["email"]
+            .as_str()
+            .map(|e| e != attacker_email),
+        Some(true)
+    );
+}
+
+async fn behind_a_basic_auth_proxy_a_browser_signs_in_and_out_with_its_cookies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let proxy = AMBIENT_CREDENTIALS[0];
+    let email = unique_email();
+    let registered = app
+        .client
+        .post(app.url("/api/register"))
+        .header("accept", "application/json")
+        .header("authorization", proxy)
+        .form(&[
+            ("email", email.as_str()),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::OK);
+    let me = app
+        .client
+        .get(app.url("/auth/me"))
+        .header("authorization", proxy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        me.status(),
+        StatusCode::OK,
+        "the proxy's credentials do not hide the session cookies"
+    );
+    let logout = app
+        .client
+        .post(app.url("/api/logout"))
+        .header("accept", "application/json")
+        .header("authorization", proxy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    let me = app
+        .client
+        .get(app.url("/auth/me"))
+        .header("authorization", proxy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn a_bearer_request_never_acts_on_cookies(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.signed_up_user().await;
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    let refresh_cookie = app
+        .cookie(app.refresh_cookie_name())
+        .expect("a refresh cookie");
+    // A bearer request with the browser's refresh cookie and no body token:
+    // the cookie is not used (nor cleared).
+    let refresh = app
+        .client
+        .post(app.url("/auth/refresh"))
+        .bearer_auth(&access)
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookies(&refresh).is_empty());
+    assert_eq!(
+        error_code(refresh).await,
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into())
+    );
+    assert_eq!(
+        app.cookie(app.refresh_cookie_name()),
+        Some(refresh_cookie),
+        "not rotated"
+    );
+    assert_eq!(
+        app.me().await.status(),
+        StatusCode::OK,
+        "the cookie session is untouched"
+    );
+    // A malformed bearer is not a bearer request: the cross-site check applies.
+    let malformed = app
+        .client
+        .post(app.url("/auth/logout"))
+        .header("authorization", "Bearer not a token")
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(malformed).await,
+        (StatusCode::FORBIDDEN, "cross_site_request".into())
+    );
+    assert_eq!(app.me().await.status(), StatusCode::OK);
+}
+
 backend_tests!(
     cross_site_state_changes_are_refused_and_change_nothing,
     same_origin_requests_and_bearer_clients_pass_the_csrf_check,
@@ -359,4 +539,7 @@ backend_tests!(
     throttling_does_not_reveal_whether_an_account_exists,
     failed_logins_are_throttled_per_client_ip_across_accounts,
     a_stolen_session_cannot_brute_force_the_current_password,
+    ambient_proxy_credentials_do_not_exempt_a_cross_site_request,
+    behind_a_basic_auth_proxy_a_browser_signs_in_and_out_with_its_cookies,
+    a_bearer_request_never_acts_on_cookies,
 );

@@ -260,11 +260,14 @@ pub async fn refresh(
     State(state): State<AppState>,
     cookies: Cookies,
     client: ClientInfo,
+    headers: HeaderMap,
     OptionalJson(body): OptionalJson<RefreshRequest>,
 ) -> Result<Json<AuthResponse>, AuthError> {
     let from_body = body.and_then(|b| b.refresh_token);
     let (token, delivery) = match from_body {
         Some(token) => (token, TokenDelivery::Body),
+        // A bearer client never acts on cookies: only the body counts.
+        None if bearer_token(&headers).is_some() => return Err(AuthError::Unauthenticated),
         None => (
             state
                 .cookies

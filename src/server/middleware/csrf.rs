@@ -6,8 +6,11 @@
 //! `Origin` we serve, or, without `Origin`, a `Sec-Fetch-Site` of
 //! `same-origin`, `same-site` or `none` (typed URL, bookmark). Requests that
 //! carry neither header are not from a browser (curl, scripts) and cannot
-//! carry a victim's cookies by accident, so they pass. Requests authenticated
-//! only by a bearer token are exempt: a browser never adds one by itself.
+//! carry a victim's cookies by accident, so they pass. Requests with a
+//! well-formed `Authorization: Bearer` are exempt: a browser never adds one by
+//! itself, and such a request never acts on cookies. Other schemes (Basic,
+//! Digest, Negotiate) are exactly what browsers do replay on their own, so
+//! they exempt nothing.
 
 use axum::{
     extract::{Request, State},

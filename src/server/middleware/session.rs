@@ -60,24 +60,44 @@ impl AuthState {
         }
     }
 
+    /// A request authenticated by a well-formed `Authorization: Bearer`.
+    /// Browsers never add one by themselves (unlike Basic, Digest or
+    /// Negotiate credentials, which they replay on their own, cross-site
+    /// too), so only these are exempt from the cross-site check, and they
+    /// never act on cookies.
     pub fn is_bearer_request(headers: &HeaderMap) -> bool {
-        headers.contains_key(AUTHORIZATION)
+        matches!(bearer_token(headers), Some(Ok(_)))
     }
 }
 
-/// The bearer token of an `Authorization` header, if it is one.
+/// The bearer token of the `Authorization` header. `None` without one, or
+/// with another scheme: Basic, Digest or Negotiate credentials belong to a
+/// proxy in front of us, not to us, and are ignored. `Some(Err)` for the
+/// Bearer scheme with an empty or malformed token (RFC 6750 `b64token`).
 pub fn bearer_token(headers: &HeaderMap) -> Option<Result<&str, TokenError>> {
     let value = headers.get(AUTHORIZATION)?;
-    let token = value
-        .to_str()
-        .ok()
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty());
-    Some(token.ok_or(TokenError::Malformed))
+    let Ok(text) = value.to_str() else {
+        return Some(Err(TokenError::Malformed));
+    };
+    let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    Some(if is_b64token(token) {
+        Ok(token)
+    } else {
+        Err(TokenError::Malformed)
+    })
+}
+
+/// RFC 6750: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c))
 }
 
 pub async fn resolve_session(
@@ -205,6 +225,55 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn authorization(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, value.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn only_the_bearer_scheme_is_ours() {
+        assert_eq!(
+            bearer_token(&authorization("Bearer abc.DEF-_~+/x==")),
+            Some(Ok("abc.DEF-_~+/x=="))
+        );
+        assert_eq!(
+            bearer_token(&authorization("bearer  abc ")),
+            Some(Ok("abc"))
+        );
+        for proxy in [
+            "Basic dXNlcjpwYXNz",
+            "Negotiate YIIGhgYGKwYBBQUCoII=",
+            "Digest username=\"u\"",
+            "NTLM TlRMTVNTUAAB",
+        ] {
+            assert_eq!(bearer_token(&authorization(proxy)), None, "{proxy}");
+            assert!(
+                !AuthState::is_bearer_request(&authorization(proxy)),
+                "{proxy}"
+            );
+        }
+        for malformed in [
+            "Bearer",
+            "Bearer ",
+            "Bearer a b",
+            "Bearer ===",
+            "Bearer a\"b",
+        ] {
+            assert_eq!(
+                bearer_token(&authorization(malformed)),
+                Some(Err(TokenError::Malformed)),
+                "{malformed}"
+            );
+            assert!(
+                !AuthState::is_bearer_request(&authorization(malformed)),
+                "{malformed}"
+            );
+        }
+        assert!(AuthState::is_bearer_request(&authorization("Bearer abc")));
+        assert_eq!(bearer_token(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn logout_and_refresh_are_left_to_their_handlers_and_nothing_else_is() {
