@@ -123,6 +123,17 @@ pub async fn current_user() -> Result<AuthStatus, AppError> {
     }
 }
 
+/// The password rules this server enforces (its configured lengths).
+#[server(endpoint = "password_rules")]
+pub async fn password_rules() -> Result<super::PasswordLimits, AppError> {
+    let cx = ServerFnContext::get()?;
+    let policy = cx.state.auth.passwords().policy();
+    Ok(super::PasswordLimits {
+        min_chars: policy.min_chars,
+        max_chars: policy.max_chars,
+    })
+}
+
 /// This user's signed-in devices.
 #[server(endpoint = "sessions")]
 pub async fn list_sessions() -> Result<SessionsOverview, AppError> {

@@ -118,3 +118,10 @@ pub struct ActivityEntry {
     pub ip: Option<String>,
     pub device: Option<String>,
 }
+
+/// The password rules this server enforces, for the forms' hints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordLimits {
+    pub min_chars: usize,
+    pub max_chars: usize,
+}

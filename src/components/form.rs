@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use server_fn::ServerFn;
 
-use crate::auth::AppError;
+use crate::auth::{AppError, password_rules};
 
 /// The message of the action's last error, if it is about `field`.
 pub fn field_error<S>(action: ServerAction<S>, field: &'static str) -> Signal<Option<String>>
@@ -50,7 +50,7 @@ pub fn Field(
     name: &'static str,
     #[prop(default = "text")] kind: &'static str,
     #[prop(optional)] autocomplete: Option<&'static str>,
-    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(optional, into)] hint: Option<String>,
     #[prop(into)] error: Signal<Option<String>>,
     /// Distinguishes two forms with the same field name on one page.
     #[prop(optional)]
@@ -62,11 +62,12 @@ pub fn Field(
     };
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
+    let has_hint = hint.is_some();
     let described_by = {
         let (hint_id, error_id) = (hint_id.clone(), error_id.clone());
         move || {
             let mut ids = Vec::new();
-            if hint.is_some() {
+            if has_hint {
                 ids.push(hint_id.clone());
             }
             if error.get().is_some() {
@@ -122,6 +123,33 @@ pub fn Field(
                 <p class="field-error" id=error_id.clone()>{move || error.get()}</p>
             </Show>
         </div>
+    }
+}
+
+/// A field for a new password whose hint states this server's configured
+/// minimum length, then `advice`. The rules are read once, while the page
+/// renders on the server, and travel to the browser with it.
+#[component]
+pub fn NewPasswordField(
+    label: &'static str,
+    name: &'static str,
+    advice: &'static str,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let rules = OnceResource::new_blocking(password_rules());
+    let field = move |min_chars: Option<usize>| {
+        let hint = match min_chars {
+            Some(min) => format!("At least {min} characters. {advice}"),
+            None => advice.to_string(),
+        };
+        view! { <Field label name kind="password" autocomplete="new-password" hint error /> }
+    };
+    view! {
+        <Suspense fallback=move || field(None)>
+            {move || Suspend::new(async move {
+                field(rules.await.ok().map(|rules| rules.min_chars))
+            })}
+        </Suspense>
     }
 }
 

@@ -5,7 +5,7 @@ mod header;
 mod notice;
 mod session;
 
-pub use form::{Field, FormAlert, SubmitButton, field_error, general_error};
+pub use form::{Field, FormAlert, NewPasswordField, SubmitButton, field_error, general_error};
 pub use header::{Header, SignOutButton};
 pub use notice::{NoticeBanner, QueryNotice};
 pub use session::{

@@ -8,8 +8,8 @@ use crate::{
         SessionUser, list_sessions, recent_activity,
     },
     components::{
-        AuthContext, Field, FormAlert, NoticeBanner, QueryNotice, RequireAuth, SignOutButton,
-        SubmitButton, field_error, general_error,
+        AuthContext, Field, FormAlert, NewPasswordField, NoticeBanner, QueryNotice, RequireAuth,
+        SignOutButton, SubmitButton, field_error, general_error,
     },
 };
 
@@ -84,12 +84,10 @@ fn Account(user: SessionUser) -> impl IntoView {
                 <ActionForm action=change node_ref=change_form attr:class="form">
                     <FormAlert error=general_error(change, &["current_password", "new_password", "new_password_confirm"]) />
                     <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=field_error(change, "current_password") />
-                    <Field
+                    <NewPasswordField
                         label="New password"
                         name="new_password"
-                        kind="password"
-                        autocomplete="new-password"
-                        hint="At least 12 characters, different from the current one."
+                        advice="Different from the current one."
                         error=field_error(change, "new_password")
                     />
                     <Field label="Confirm new password" name="new_password_confirm" kind="password" autocomplete="new-password" error=field_error(change, "new_password_confirm") />

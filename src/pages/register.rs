@@ -6,8 +6,8 @@ use super::login::LeaveIfSignedIn;
 use crate::{
     auth::Register,
     components::{
-        Field, FormAlert, SubmitButton, field_error, general_error, go_on_after_sign_in,
-        next_from_query,
+        Field, FormAlert, NewPasswordField, SubmitButton, field_error, general_error,
+        go_on_after_sign_in, next_from_query,
     },
 };
 
@@ -26,12 +26,10 @@ pub fn RegisterPage() -> impl IntoView {
                 <input type="hidden" name="next" value=move || next.get().unwrap_or_default() />
                 <FormAlert error=general_error(action, &["email", "password", "password_confirm"]) />
                 <Field label="Email" name="email" kind="email" autocomplete="username" error=field_error(action, "email") />
-                <Field
+                <NewPasswordField
                     label="Password"
                     name="password"
-                    kind="password"
-                    autocomplete="new-password"
-                    hint="At least 12 characters. A few unrelated words make a strong password."
+                    advice="A few unrelated words make a strong password."
                     error=field_error(action, "password")
                 />
                 <Field label="Confirm password" name="password_confirm" kind="password" autocomplete="new-password" error=field_error(action, "password_confirm") />

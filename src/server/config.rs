@@ -44,6 +44,8 @@ pub struct Settings {
     /// Take the client IP from the last `X-Forwarded-For` hop. Only behind a
     /// proxy that sets it; otherwise clients could pick their own IP.
     pub trust_forwarded_for: bool,
+    /// Serve cookies without `Secure` beyond loopback (a plain-HTTP lab).
+    pub allow_insecure_http: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -334,6 +336,11 @@ impl Settings {
                 .map(|v| parse_bool("PORTCULLIS_TRUST_FORWARDED_FOR", &v))
                 .transpose()?
                 .unwrap_or(false),
+            allow_insecure_http: vars
+                .get("PORTCULLIS_ALLOW_INSECURE_HTTP")
+                .map(|v| parse_bool("PORTCULLIS_ALLOW_INSECURE_HTTP", &v))
+                .transpose()?
+                .unwrap_or(false),
         })
     }
 }
@@ -352,6 +359,24 @@ pub struct Origins {
 }
 
 impl Settings {
+    /// Refuses to serve session cookies without `Secure` to anything beyond
+    /// this machine: listening beyond loopback needs an `https` public URL
+    /// (the server behind TLS), or the explicit lab override.
+    pub fn check_transport_security(&self, listen: SocketAddr) -> Result<(), ConfigError> {
+        let secure = self.origins(listen).secure;
+        if secure || listen.ip().is_loopback() || self.allow_insecure_http {
+            return Ok(());
+        }
+        Err(invalid(
+            "PORTCULLIS_PUBLIC_URL",
+            format!(
+                "the server would listen on {listen}, beyond this machine, with cookies that are \
+                 not Secure: set PORTCULLIS_PUBLIC_URL=https://… (behind TLS), or \
+                 PORTCULLIS_ALLOW_INSECURE_HTTP=true for a plain-HTTP lab"
+            ),
+        ))
+    }
+
     /// The origins of an instance bound to `local_addr`: the configured
     /// public URL, or, in local development, `http://` and the address.
     pub fn origins(&self, local_addr: SocketAddr) -> Origins {
@@ -588,6 +613,30 @@ mod tests {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.starts_with(key), "{key}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_refused_unless_explicitly_allowed() {
+        let beyond: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        let loopback: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        let plain = settings(&[]).unwrap();
+        let err = plain
+            .check_transport_security(beyond)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PORTCULLIS_PUBLIC_URL"), "{err}");
+        assert!(err.contains("PORTCULLIS_ALLOW_INSECURE_HTTP"), "{err}");
+        assert!(plain.check_transport_security(loopback).is_ok());
+        let lab = settings(&[("PORTCULLIS_ALLOW_INSECURE_HTTP", "true")]).unwrap();
+        assert!(lab.check_transport_security(beyond).is_ok());
+        let tls = settings(&[("PORTCULLIS_PUBLIC_URL", "https://auth.example.com")]).unwrap();
+        assert!(tls.check_transport_security(beyond).is_ok());
+        let forced_off = settings(&[
+            ("PORTCULLIS_PUBLIC_URL", "https://auth.example.com"),
+            ("PORTCULLIS_SECURE_COOKIES", "false"),
+        ])
+        .unwrap();
+        assert!(forced_off.check_transport_security(beyond).is_err());
     }
 
     #[test]

@@ -4,10 +4,7 @@
 use anyhow::Context;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use sha2::{Digest, Sha256};
-use std::{
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-};
+use std::{io::Write, os::unix::fs::OpenOptionsExt};
 
 use super::{
     config::{Engine, JwtKeySpec, Settings, parse_jwt_keys},
@@ -30,13 +27,7 @@ pub fn load_jwt_keys(settings: &Settings, engine: Engine) -> anyhow::Result<Vec<
     }
     let path = settings.data_dir.join("jwt-signing.key");
     if path.exists() {
-        let metadata = std::fs::metadata(&path)
-            .with_context(|| format!("Failed to read {}", path.display()))?;
-        if metadata.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("Failed to restrict {} to mode 0600", path.display()))?;
-            tracing::warn!(path = %path.display(), "the JWT key file was readable by others; restricted it to 0600");
-        }
+        super::files::restrict(&path)?;
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("Failed to read {}", path.display()))?;
         let keys = parse_jwt_keys(text.trim())

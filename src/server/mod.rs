@@ -7,6 +7,7 @@ pub mod config;
 pub mod cookies;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod fns;
 pub mod hashing;
 pub mod keys;

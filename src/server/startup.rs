@@ -55,6 +55,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // Before anything listens.
+        settings.check_transport_security(settings.leptos.site_addr)?;
         let listener = TcpListener::bind(settings.leptos.site_addr)
             .await
             .with_context(|| format!("Failed to listen on {}", settings.leptos.site_addr))?;
@@ -64,17 +66,12 @@ impl Application {
         let origins = settings.origins(local_addr);
         if !origins.secure && !local_addr.ip().is_loopback() {
             tracing::warn!(
-                "cookies are not Secure and the server listens beyond loopback; \
-                 set PORTCULLIS_PUBLIC_URL=https://… behind TLS"
+                "PORTCULLIS_ALLOW_INSECURE_HTTP is set: cookies are not Secure and the \
+                 server listens beyond loopback"
             );
         }
 
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "Failed to create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
+        super::files::private_dir(&settings.data_dir)?;
         let store = Store::connect_lazy(&settings.database)?;
         let keys = load_jwt_keys(&settings, store.engine())?;
         let tokens = TokenIssuer::new(&keys, &settings.jwt)?;

@@ -452,7 +452,43 @@ async fn signed_in_pages_render_the_user_and_are_never_cached(backend: Backend) 
     assert!(html.contains(&email), "the page shows who is signed in");
 }
 
+async fn the_password_hints_state_the_configured_minimum(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_PASSWORD_MIN_LENGTH", "16")
+        .spawn()
+        .await;
+    let register = app
+        .bare_client()
+        .get(app.url("/register"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let html = register.text().await.unwrap();
+    assert!(
+        html.contains("At least 16 characters. A few unrelated words"),
+        "{html}"
+    );
+    let email = unique_email();
+    let response = app.register(&email, "violet kettle anthem 4242").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let account = app
+        .client
+        .get(app.url("/account"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let html = account.text().await.unwrap();
+    assert!(
+        html.contains("At least 16 characters. Different from the current one."),
+        "{html}"
+    );
+    assert!(!html.contains("At least 12"), "no hard-coded minimum");
+}
+
 backend_tests!(
+    the_password_hints_state_the_configured_minimum,
     a_new_account_is_signed_in_at_once,
     signing_in_with_the_right_password_works_and_sets_http_only_lax_cookies,
     email_matching_is_case_insensitive_and_ignores_surrounding_spaces,

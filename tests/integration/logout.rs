@@ -2,8 +2,10 @@
 //! contract), including the failure paths.
 
 use crate::helpers::*;
+use portcullis::server::time::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 async fn logout_clears_both_cookies_and_revokes_the_session_in_the_database(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -287,7 +289,125 @@ async fn other_requests_get_a_clear_503_when_the_database_is_gone(backend: Backe
     assert!(app.cookie(app.refresh_cookie_name()).is_some());
 }
 
+async fn stale_proof_ends_only_its_own_session_never_the_other_devices(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.signed_up_user().await;
+    let (phone_access, _) = app.bearer_login(&email, PASSWORD).await;
+    let (laptop_access, laptop_refresh) = app.bearer_login(&email, PASSWORD).await;
+    let (user, laptop) = ids_of(app.bearer_me(&laptop_access).await).await;
+    // The laptop's access token, naturally expired an hour ago.
+    let expired = app.mint_access_token(
+        user,
+        laptop,
+        Timestamp::now().minus(Duration::from_secs(3 * 3600)),
+    );
+    assert_eq!(
+        app.bearer_me(&expired).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    for scope in ["others", "global"] {
+        let response = app
+            .bare_client()
+            .post(app.url(&format!("/auth/logout?scope={scope}")))
+            .bearer_auth(&expired)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(response).await,
+            (StatusCode::UNAUTHORIZED, "unauthenticated".into()),
+            "{scope} with an expired token"
+        );
+    }
+    // A retired refresh token (rotated once) is stale proof too.
+    let (_, _) = tokens_of(app.bearer_refresh(&laptop_refresh).await).await;
+    let response = app
+        .bare_client()
+        .post(app.url("/auth/logout?scope=global"))
+        .header(
+            "cookie",
+            format!("{}={laptop_refresh}", app.refresh_cookie_name()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::UNAUTHORIZED, "unauthenticated".into()),
+        "global with a retired refresh token"
+    );
+    assert_eq!(
+        app.bearer_me(&phone_access).await.status(),
+        StatusCode::OK,
+        "the phone was never signed out"
+    );
+    assert_eq!(app.me().await.status(), StatusCode::OK, "nor the browser");
+    // This session's own logout still accepts the expired token.
+    let response = app
+        .bare_client()
+        .post(app.url("/auth/logout"))
+        .bearer_auth(&expired)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        app.store()
+            .session_revocation(laptop)
+            .await
+            .unwrap()
+            .and_then(|(at, _)| at)
+            .is_some(),
+        "the laptop's session is ended"
+    );
+    assert_eq!(app.bearer_me(&phone_access).await.status(), StatusCode::OK);
+}
+
+async fn an_expired_access_cookie_with_a_live_refresh_cookie_still_signs_out_everywhere(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.signed_up_user().await;
+    let (phone_access, _) = app.bearer_login(&email, PASSWORD).await;
+    let (user, session) = app.ids().await;
+    let expired = app.mint_access_token(
+        user,
+        session,
+        Timestamp::now().minus(Duration::from_secs(3 * 3600)),
+    );
+    let refresh = app
+        .cookie(app.refresh_cookie_name())
+        .expect("a refresh cookie");
+    let response = app
+        .bare_client()
+        .post(app.url("/api/logout"))
+        .header("accept", "application/json")
+        .header(
+            "cookie",
+            format!(
+                "{}={expired}; {}={refresh}",
+                app.access_cookie_name(),
+                app.refresh_cookie_name()
+            ),
+        )
+        .form(&[("scope", "global")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the live refresh cookie is the proof"
+    );
+    assert_eq!(
+        app.bearer_me(&phone_access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
 backend_tests!(
+    stale_proof_ends_only_its_own_session_never_the_other_devices,
+    an_expired_access_cookie_with_a_live_refresh_cookie_still_signs_out_everywhere,
     logout_clears_both_cookies_and_revokes_the_session_in_the_database,
     the_old_access_and_refresh_tokens_replayed_after_logout_get_401,
     logout_is_idempotent_without_cookies_and_with_garbage_ones,

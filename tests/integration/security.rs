@@ -543,3 +543,41 @@ backend_tests!(
     behind_a_basic_auth_proxy_a_browser_signs_in_and_out_with_its_cookies,
     a_bearer_request_never_acts_on_cookies,
 );
+
+/// The SQLite database holds password hashes and session keys: the data
+/// directory the server creates is 0700, the database and its `-wal` and
+/// `-shm` files 0600, like the generated key file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_the_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let outer = tempfile::tempdir().expect("a temporary directory");
+    let data = outer.path().join("fresh").join("data");
+    let app = TestApp::builder(Backend::Sqlite)
+        .with("PORTCULLIS_DATA_DIR", &data.display().to_string())
+        .with(
+            "DATABASE_URL",
+            &format!("sqlite://{}/portcullis.db", data.display()),
+        )
+        .spawn()
+        .await;
+    app.signed_up_user().await;
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for file in [
+        "portcullis.db",
+        "portcullis.db-wal",
+        "portcullis.db-shm",
+        "jwt-signing.key",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}

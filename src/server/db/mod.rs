@@ -23,7 +23,6 @@ pub use error::{StoreError, StoreResult};
 pub use models::*;
 pub use throttle::Reserved;
 
-use anyhow::Context as _;
 use sqlx::{
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -90,15 +89,7 @@ impl Store {
                     // process and of the machine: fsync every commit.
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(settings.acquire_timeout);
-                if let Some(parent) = options
-                    .get_filename()
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                {
-                    std::fs::create_dir_all(parent).with_context(|| {
-                        format!("Failed to create the directory {}", parent.display())
-                    })?;
-                }
+                crate::server::files::private_sqlite_file(options.get_filename())?;
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(settings.max_connections)

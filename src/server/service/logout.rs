@@ -23,6 +23,15 @@ pub struct LogoutCredentials<'a> {
     pub cookies: &'a CookieCredentials,
 }
 
+/// How good a credential is as proof of its session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proof {
+    /// Valid now: an unexpired access token, the live refresh token.
+    Live,
+    /// Genuine but over: an expired access token, a retired refresh token.
+    Stale,
+}
+
 /// The session a logout request names, found from whichever credential it
 /// carried. A signature-checked but expired access token still counts.
 #[derive(Clone, Copy, Debug)]
@@ -52,50 +61,78 @@ impl AuthService {
         scope: LogoutScope,
         client: &ClientInfo,
     ) -> Result<u64, LogoutFailure> {
-        let target = match credentials.bearer {
+        let now = Timestamp::now();
+        let found = match credentials.bearer {
             Some(bearer) => {
-                let claims = bearer
-                    .and_then(|token| self.tokens.verify_access_ignoring_expiry(token))
+                let token = bearer.map_err(|_| LogoutFailure::InvalidBearer)?;
+                self.tokens
+                    .verify_access_ignoring_expiry(token)
                     .map_err(|_| LogoutFailure::InvalidBearer)?;
-                Some(SessionRef::from(&claims))
+                self.access_proof(token, now)
             }
             None => self
                 .session_for_logout(
                     credentials.cookies.access.as_deref(),
                     credentials.cookies.refresh.as_deref(),
+                    now,
                 )
                 .await
                 .map_err(LogoutFailure::from)?,
         };
-        self.logout(target, scope, client)
+        self.logout(found, scope, client)
             .await
             .map_err(LogoutFailure::from)
     }
 
-    /// Finds the session a logout names. Prefers the access token (its
-    /// signature is checked, its expiry is not: an expired token still proves
-    /// which session to end), then the refresh token. `None` when neither
+    /// The session an access token names, and how good a proof it is: live
+    /// while it is valid; stale once expired, for as long as a session can
+    /// live (`PORTCULLIS_REFRESH_TOKEN_TTL`); none after that.
+    fn access_proof(&self, token: &str, now: Timestamp) -> Option<(SessionRef, Proof)> {
+        if let Ok(claims) = self.tokens.verify_access(token) {
+            return Some((SessionRef::from(&claims), Proof::Live));
+        }
+        let claims = self.tokens.verify_access_ignoring_expiry(token).ok()?;
+        let oldest = now.minus(self.sessions.refresh_ttl).unix_seconds();
+        (claims.exp > oldest).then(|| (SessionRef::from(&claims), Proof::Stale))
+    }
+
+    /// Finds the session a logout names from the cookies: a live credential
+    /// first (the access token, else the refresh token), then a stale one
+    /// (an expired access token, a retired refresh token): stale proof still
+    /// ends this session, as the logout contract asks. `None` when neither
     /// names a session we know: logout is then a no-op that still succeeds.
     async fn session_for_logout(
         &self,
         access: Option<&str>,
         refresh: Option<&str>,
-    ) -> Result<Option<SessionRef>, AuthError> {
-        if let Some(claims) = access.and_then(|t| self.tokens.verify_access_ignoring_expiry(t).ok())
-        {
-            return Ok(Some(SessionRef::from(&claims)));
+        now: Timestamp,
+    ) -> Result<Option<(SessionRef, Proof)>, AuthError> {
+        let from_access = access.and_then(|token| self.access_proof(token, now));
+        if let Some(found @ (_, Proof::Live)) = from_access {
+            return Ok(Some(found));
         }
-        let Some(token) = refresh.and_then(RefreshToken::parse) else {
-            return Ok(None);
+        let from_refresh = match refresh.and_then(RefreshToken::parse) {
+            Some(token) => self
+                .store
+                .find_refresh_token(&token.hash())
+                .await?
+                .map(|record| {
+                    let live = record.retired_at.is_none()
+                        && record.revoked_at.is_none()
+                        && record.expires_at > now;
+                    let session = SessionRef {
+                        session_id: record.session_id,
+                        user_id: record.user_id,
+                    };
+                    (session, if live { Proof::Live } else { Proof::Stale })
+                }),
+            None => None,
         };
-        Ok(self
-            .store
-            .find_refresh_token(&token.hash())
-            .await?
-            .map(|r| SessionRef {
-                session_id: r.session_id,
-                user_id: r.user_id,
-            }))
+        Ok(match (from_access, from_refresh) {
+            (_, Some(found @ (_, Proof::Live))) => Some(found),
+            (Some(found), _) => Some(found),
+            (None, found) => found,
+        })
     }
 
     /// Ends sessions. `Local` ends `target` and is idempotent: an already
@@ -103,16 +140,23 @@ impl AuthService {
     /// devices, so they need `target` to be a live session.
     async fn logout(
         &self,
-        target: Option<SessionRef>,
+        found: Option<(SessionRef, Proof)>,
         scope: LogoutScope,
         client: &ClientInfo,
     ) -> Result<u64, AuthError> {
         let now = Timestamp::now();
-        let Some(target) = target else {
-            return match scope {
-                LogoutScope::Local => Ok(0),
-                _ => Err(AuthError::Unauthenticated),
-            };
+        let target = match found {
+            Some((target, _)) if scope == LogoutScope::Local => target,
+            // Reaching other devices takes a live credential: an expired
+            // access token or a retired refresh token is not enough.
+            Some((target, Proof::Live)) => target,
+            Some((_, Proof::Stale)) => return Err(AuthError::Unauthenticated),
+            None => {
+                return match scope {
+                    LogoutScope::Local => Ok(0),
+                    _ => Err(AuthError::Unauthenticated),
+                };
+            }
         };
         let ended = match scope {
             LogoutScope::Local => u64::from(
