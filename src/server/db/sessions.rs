@@ -37,19 +37,24 @@ impl Store {
     /// or has committed (and this finds no row); SQLite's write transaction
     /// serialises the same way.
     pub async fn create_session(&self, session: &NewSession<'_>) -> StoreResult<bool> {
-        let lock = match self.engine() {
-            super::Engine::Postgres => " FOR SHARE",
-            super::Engine::Sqlite => "",
+        macro_rules! insert_if_current {
+            ($lock:literal) => {
+                concat!(
+                    "INSERT INTO sessions (id, user_id, rotation_key, created_at, last_used_at, ",
+                    "authenticated_at, expires_at, user_agent, ip) ",
+                    "SELECT $1, id, $3, $4, $4, $4, $5, $6, $7 FROM users ",
+                    "WHERE id = $2 AND password_hash = $8",
+                    $lock
+                )
+            };
+        }
+        let insert = match self.engine() {
+            super::Engine::Postgres => insert_if_current!(" FOR SHARE"),
+            super::Engine::Sqlite => insert_if_current!(""),
         };
-        let insert = format!(
-            "INSERT INTO sessions (id, user_id, rotation_key, created_at, last_used_at, \
-             authenticated_at, expires_at, user_agent, ip) \
-             SELECT $1, id, $3, $4, $4, $4, $5, $6, $7 FROM users \
-             WHERE id = $2 AND password_hash = $8{lock}"
-        );
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
-            let created = sqlx::query(&insert)
+            let created = sqlx::query(insert)
                 .bind(session.id)
                 .bind(session.user_id)
                 .bind(session.rotation_key)

@@ -116,12 +116,16 @@ pub async fn resolve_session(
     } else {
         resolve(&state, request.headers(), &cookies, &client).await
     };
-    request.extensions_mut().insert(client);
-    request.extensions_mut().insert(auth.clone());
-    let response = next.run(request).await;
     // A page that did not need the user (the login page during an outage)
-    // never reported the fault; it is still worth one line.
-    if let AuthState::Unavailable(fault) = &auth {
+    // never reports the fault; it is still worth one line, after the answer.
+    let unreported = match &auth {
+        AuthState::Unavailable(fault) => Some(fault.clone()),
+        _ => None,
+    };
+    request.extensions_mut().insert(client);
+    request.extensions_mut().insert(auth);
+    let response = next.run(request).await;
+    if let Some(fault) = unreported {
         fault.log_once("session check failed");
     }
     response

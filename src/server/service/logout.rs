@@ -63,13 +63,9 @@ impl AuthService {
     ) -> Result<u64, LogoutFailure> {
         let now = Timestamp::now();
         let found = match credentials.bearer {
-            Some(bearer) => {
-                let token = bearer.map_err(|_| LogoutFailure::InvalidBearer)?;
-                self.tokens
-                    .verify_access_ignoring_expiry(token)
-                    .map_err(|_| LogoutFailure::InvalidBearer)?;
-                self.access_proof(token, now)
-            }
+            Some(bearer) => bearer
+                .and_then(|token| self.access_proof(token, now))
+                .map_err(|_| LogoutFailure::InvalidBearer)?,
             None => self
                 .session_for_logout(
                     credentials.cookies.access.as_deref(),
@@ -86,14 +82,21 @@ impl AuthService {
 
     /// The session an access token names, and how good a proof it is: live
     /// while it is valid; stale once expired, for as long as a session can
-    /// live (`PORTCULLIS_REFRESH_TOKEN_TTL`); none after that.
-    fn access_proof(&self, token: &str, now: Timestamp) -> Option<(SessionRef, Proof)> {
-        if let Ok(claims) = self.tokens.verify_access(token) {
-            return Some((SessionRef::from(&claims), Proof::Live));
-        }
-        let claims = self.tokens.verify_access_ignoring_expiry(token).ok()?;
+    /// live (`PORTCULLIS_REFRESH_TOKEN_TTL`); `Ok(None)` after that. `Err`
+    /// when the token is not one of ours at all.
+    fn access_proof(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Option<(SessionRef, Proof)>, TokenError> {
+        let claims = match self.tokens.verify_access(token) {
+            Ok(claims) => return Ok(Some((SessionRef::from(&claims), Proof::Live))),
+            // Only an expired token is worth a second look without expiry.
+            Err(TokenError::Expired) => self.tokens.verify_access_ignoring_expiry(token)?,
+            Err(other) => return Err(other),
+        };
         let oldest = now.minus(self.sessions.refresh_ttl).unix_seconds();
-        (claims.exp > oldest).then(|| (SessionRef::from(&claims), Proof::Stale))
+        Ok((claims.exp > oldest).then(|| (SessionRef::from(&claims), Proof::Stale)))
     }
 
     /// Finds the session a logout names from the cookies: a live credential
@@ -107,7 +110,7 @@ impl AuthService {
         refresh: Option<&str>,
         now: Timestamp,
     ) -> Result<Option<(SessionRef, Proof)>, AuthError> {
-        let from_access = access.and_then(|token| self.access_proof(token, now));
+        let from_access = access.and_then(|token| self.access_proof(token, now).ok().flatten());
         if let Some(found @ (_, Proof::Live)) = from_access {
             return Ok(Some(found));
         }
