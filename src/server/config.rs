@@ -608,6 +608,7 @@ mod tests {
             ("PORTCULLIS_HASH_QUEUE_CAPACITY", "0"),
             ("PORTCULLIS_HASH_QUEUE_TIMEOUT", "0s"),
             ("PORTCULLIS_HASH_QUEUE_TIMEOUT", "10m"),
+            ("PORTCULLIS_ALLOW_INSECURE_HTTP", "maybe"),
         ];
         for (key, value) in cases {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
