@@ -95,6 +95,9 @@ export default defineConfig({
           PORTCULLIS_PUBLIC_URL: '',
           PORTCULLIS_SECURE_COOKIES: '',
           PORTCULLIS_TRUST_FORWARDED_FOR: '',
+          PORTCULLIS_TRUSTED_PROXIES: '',
+          // Every test registers its own account, all from 127.0.0.1.
+          PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS: '10000',
           // The throttling test locks its own account after 5 failures; a
           // long first lockout keeps it locked however slow the machine is.
           PORTCULLIS_LOGIN_BACKOFF_BASE: '30s',

@@ -251,6 +251,8 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::PasswordChanged => "Password changed; other sessions ended".into(),
         K::SessionRevoked => "A session was revoked".into(),
         K::LoadShed => "Sign-ins refused while the server was overloaded".into(),
+        K::RegistrationRefused => "Registration refused (address already registered)".into(),
+        K::ThrottleLocked => "Sign-in locked for a while after repeated failed attempts".into(),
     }
 }
 

@@ -3,12 +3,21 @@
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
-    http::{Extensions, HeaderMap, header::USER_AGENT, request::Parts},
+    http::{
+        Extensions, HeaderMap, HeaderName,
+        header::{FORWARDED, USER_AGENT},
+        request::Parts,
+    },
 };
 use std::{
     convert::Infallible,
-    net::{IpAddr, SocketAddr},
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    sync::atomic::{AtomicBool, Ordering},
 };
+
+pub use crate::server::config::{ForwardedHeader, ProxySettings};
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Longest user agent we store; real ones are a few hundred bytes.
 const MAX_USER_AGENT: usize = 512;
@@ -20,26 +29,12 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// The socket peer, or, when `trust_forwarded_for` is set, the last hop of
-    /// `X-Forwarded-For` (the one our own proxy appended).
+    /// The client's address (see [`client_address`]) and its user agent.
     pub fn from_request(
         headers: &HeaderMap,
         extensions: &Extensions,
-        trust_forwarded_for: bool,
+        proxies: &ProxySettings,
     ) -> Self {
-        let forwarded = trust_forwarded_for
-            .then(|| {
-                headers
-                    .get("x-forwarded-for")?
-                    .to_str()
-                    .ok()?
-                    .rsplit(',')
-                    .next()?
-                    .trim()
-                    .parse::<IpAddr>()
-                    .ok()
-            })
-            .flatten();
         let peer = extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
@@ -49,9 +44,23 @@ impl ClientInfo {
             .map(|ua| truncate(ua.trim(), MAX_USER_AGENT))
             .filter(|ua| !ua.is_empty());
         ClientInfo {
-            ip: forwarded.or(peer).map(|ip| ip.to_canonical().to_string()),
+            ip: client_address(headers, peer, proxies).map(|ip| ip.to_canonical().to_string()),
             user_agent,
         }
+    }
+
+    /// The throttle bucket of the client's address: the address itself for
+    /// IPv4, its /64 network for IPv6, because one subscriber is routinely
+    /// given a whole /64 and could otherwise guess from 2^64 addresses.
+    pub fn network(&self) -> Option<String> {
+        let ip = self.ip()?.parse::<IpAddr>().ok()?;
+        Some(match ip.to_canonical() {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(prefix))
+            }
+        })
     }
 
     pub fn ip(&self) -> Option<&str> {
@@ -60,6 +69,98 @@ impl ClientInfo {
 
     pub fn user_agent(&self) -> Option<&str> {
         self.user_agent.as_deref()
+    }
+}
+
+/// The client's address. Without trusted proxies it is the socket peer.
+/// Behind `proxies.trusted_hops` proxies, each of which appends the address
+/// it received the request from, it is the entry that many hops from the
+/// right of the forwarding header, all of its lines read as one list:
+/// everything left of it was written by the client and proves nothing. A
+/// list shorter than that is read from its leftmost entry (fewer proxies
+/// than configured were crossed). An entry that is not an address (`unknown`,
+/// an obfuscated name) falls back to the peer.
+pub fn client_address(
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+    proxies: &ProxySettings,
+) -> Option<IpAddr> {
+    let hops = usize::from(proxies.trusted_hops);
+    if hops == 0 {
+        if headers.contains_key(&X_FORWARDED_FOR) || headers.contains_key(FORWARDED) {
+            warn_untrusted_proxy();
+        }
+        return peer;
+    }
+    let entries = forwarded_entries(headers, proxies.header);
+    if entries.is_empty() {
+        return peer;
+    }
+    let index = entries.len().saturating_sub(hops);
+    parse_node(&entries[index]).or(peer)
+}
+
+/// Every address entry of the forwarding header, across all its lines, in
+/// order (leftmost is furthest from us).
+fn forwarded_entries(headers: &HeaderMap, header: ForwardedHeader) -> Vec<String> {
+    let lines = headers
+        .get_all(match header {
+            ForwardedHeader::XForwardedFor => X_FORWARDED_FOR,
+            ForwardedHeader::Forwarded => FORWARDED,
+        })
+        .iter()
+        // A line that is not text is one unusable entry, not nothing: it
+        // still counts as a hop.
+        .map(|line| line.to_str().unwrap_or("unknown"));
+    let mut entries = Vec::new();
+    for line in lines {
+        for element in line.split(',') {
+            match header {
+                ForwardedHeader::XForwardedFor => entries.push(element.trim().to_string()),
+                // RFC 7239: `for=192.0.2.43;proto=https`, `for="[2001:db8::1]:4711"`.
+                ForwardedHeader::Forwarded => {
+                    let node = element
+                        .split(';')
+                        .filter_map(|pair| pair.split_once('='))
+                        .find(|(name, _)| name.trim().eq_ignore_ascii_case("for"))
+                        .map_or("unknown", |(_, value)| value.trim());
+                    entries.push(node.trim_matches('"').to_string());
+                }
+            }
+        }
+    }
+    entries
+}
+
+/// `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1`, `[2001:db8::1]` or
+/// `[2001:db8::1]:4711`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    let node = node.trim();
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(addr) = node.parse::<SocketAddr>() {
+        return Some(addr.ip());
+    }
+    node.strip_prefix('[')?
+        .strip_suffix(']')?
+        .parse::<Ipv6Addr>()
+        .ok()
+        .map(IpAddr::V6)
+}
+
+/// Forwarding headers on requests while no proxy is trusted: either clients
+/// send them (harmless, ignored) or the server sits behind a proxy it was
+/// not told about, and every client shares the proxy's throttle bucket.
+/// Said once per process.
+fn warn_untrusted_proxy() {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            "a request carries X-Forwarded-For or Forwarded, but PORTCULLIS_TRUSTED_PROXIES \
+             is 0: client addresses are the socket peer's. Behind a reverse proxy, set it to \
+             the number of proxies in front of this server"
+        );
     }
 }
 
@@ -127,22 +228,129 @@ mod tests {
         assert_eq!(describe_device(None), "Unknown device");
     }
 
-    #[test]
-    fn forwarded_for_is_used_only_when_trusted() {
+    const PEER: [u8; 4] = [10, 0, 0, 1];
+
+    fn address(lines: &[&str], header: ForwardedHeader, trusted_hops: u8) -> Option<String> {
+        let name = match header {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        };
         let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            "203.0.113.9, 198.51.100.7".parse().unwrap(),
-        );
+        for line in lines {
+            headers.append(name, line.parse().unwrap());
+        }
         let mut ext = Extensions::new();
-        ext.insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
+        ext.insert(ConnectInfo(SocketAddr::from((PEER, 4000))));
+        let proxies = ProxySettings {
+            trusted_hops,
+            header,
+        };
+        ClientInfo::from_request(&headers, &ext, &proxies).ip
+    }
+
+    fn xff(lines: &[&str], hops: u8) -> Option<String> {
+        address(lines, ForwardedHeader::XForwardedFor, hops)
+    }
+
+    #[test]
+    fn forwarding_headers_are_ignored_without_trusted_proxies() {
         assert_eq!(
-            ClientInfo::from_request(&headers, &ext, true).ip(),
+            xff(&["203.0.113.9, 198.51.100.7"], 0).as_deref(),
+            Some("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn the_client_is_the_entry_as_many_hops_from_the_right_as_there_are_proxies() {
+        assert_eq!(
+            xff(&["203.0.113.9, 198.51.100.7"], 1).as_deref(),
             Some("198.51.100.7")
         );
         assert_eq!(
-            ClientInfo::from_request(&headers, &ext, false).ip(),
-            Some("127.0.0.1")
+            xff(&["203.0.113.9, 198.51.100.7"], 2).as_deref(),
+            Some("203.0.113.9")
+        );
+        // Fewer entries than proxies: the leftmost.
+        assert_eq!(xff(&["198.51.100.7"], 3).as_deref(), Some("198.51.100.7"));
+    }
+
+    #[test]
+    fn every_header_line_is_read_so_a_client_line_in_front_changes_nothing() {
+        // HAProxy's `option forwardfor` appends a line of its own.
+        assert_eq!(
+            xff(&["6.6.6.6", "198.51.100.7"], 1).as_deref(),
+            Some("198.51.100.7")
+        );
+        assert_eq!(
+            xff(&["6.6.6.6, 7.7.7.7", "198.51.100.7, 192.0.2.5"], 2).as_deref(),
+            Some("198.51.100.7")
+        );
+    }
+
+    #[test]
+    fn addresses_with_ports_and_brackets_are_understood() {
+        assert_eq!(
+            xff(&["198.51.100.7:4711"], 1).as_deref(),
+            Some("198.51.100.7")
+        );
+        assert_eq!(
+            xff(&["[2001:db8::1]:4711"], 1).as_deref(),
+            Some("2001:db8::1")
+        );
+        assert_eq!(xff(&["[2001:db8::1]"], 1).as_deref(), Some("2001:db8::1"));
+        assert_eq!(xff(&["2001:db8::1"], 1).as_deref(), Some("2001:db8::1"));
+        assert_eq!(xff(&["::ffff:192.0.2.1"], 1).as_deref(), Some("192.0.2.1"));
+        // Not an address at the trusted position: the peer, never a guess.
+        assert_eq!(xff(&["unknown"], 1).as_deref(), Some("10.0.0.1"));
+        assert_eq!(
+            xff(&["198.51.100.7, garbage"], 1).as_deref(),
+            Some("10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn the_standard_forwarded_header_is_read_when_configured() {
+        let fwd = |lines: &[&str], hops| address(lines, ForwardedHeader::Forwarded, hops);
+        assert_eq!(
+            fwd(
+                &["for=6.6.6.6", "for=198.51.100.7;proto=https;by=203.0.113.1"],
+                1
+            )
+            .as_deref(),
+            Some("198.51.100.7")
+        );
+        assert_eq!(
+            fwd(&[r#"for="[2001:db8:cafe::17]:4711", For=192.0.2.60"#], 2).as_deref(),
+            Some("2001:db8:cafe::17")
+        );
+        assert_eq!(fwd(&["for=_hidden"], 1).as_deref(), Some("10.0.0.1"));
+        assert_eq!(fwd(&["proto=https"], 1).as_deref(), Some("10.0.0.1"));
+        // The other header is not the configured one.
+        assert_eq!(xff(&[], 1).as_deref(), Some("10.0.0.1"));
+    }
+
+    #[test]
+    fn ipv6_clients_share_the_bucket_of_their_64() {
+        let info = |ip: &str| ClientInfo {
+            ip: Some(ip.into()),
+            user_agent: None,
+        };
+        assert_eq!(
+            info("2001:db8:1:2::1").network().as_deref(),
+            Some("2001:db8:1:2::/64")
+        );
+        assert_eq!(
+            info("2001:db8:1:2:ffff:ffff:ffff:ffff").network(),
+            info("2001:db8:1:2::8").network()
+        );
+        assert_ne!(
+            info("2001:db8:1:3::1").network(),
+            info("2001:db8:1:2::1").network()
+        );
+        assert_eq!(info("192.0.2.1").network().as_deref(), Some("192.0.2.1"));
+        assert_eq!(
+            info("::ffff:192.0.2.1").network().as_deref(),
+            Some("192.0.2.1")
         );
     }
 
@@ -150,7 +358,7 @@ mod tests {
     fn long_user_agents_are_cut_and_non_ascii_ones_dropped() {
         let mut headers = HeaderMap::new();
         headers.insert(USER_AGENT, "a".repeat(2000).parse().unwrap());
-        let ua = ClientInfo::from_request(&headers, &Extensions::new(), false)
+        let ua = ClientInfo::from_request(&headers, &Extensions::new(), &ProxySettings::default())
             .user_agent
             .unwrap();
         assert_eq!(ua.len(), MAX_USER_AGENT);
@@ -159,7 +367,7 @@ mod tests {
             axum::http::HeaderValue::from_bytes("é".repeat(10).as_bytes()).unwrap(),
         );
         assert!(
-            ClientInfo::from_request(&headers, &Extensions::new(), false)
+            ClientInfo::from_request(&headers, &Extensions::new(), &ProxySettings::default())
                 .user_agent
                 .is_none()
         );

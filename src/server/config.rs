@@ -41,9 +41,8 @@ pub struct Settings {
     pub hashing: HashingSettings,
     pub throttle: ThrottleSettings,
     pub maintenance: MaintenanceSettings,
-    /// Take the client IP from the last `X-Forwarded-For` hop. Only behind a
-    /// proxy that sets it; otherwise clients could pick their own IP.
-    pub trust_forwarded_for: bool,
+    /// The reverse proxies in front of us, which say who the client is.
+    pub proxies: ProxySettings,
     /// Serve cookies without `Secure` beyond loopback (a plain-HTTP lab).
     pub allow_insecure_http: bool,
 }
@@ -56,6 +55,10 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a request waits for a connection before it gets a 503.
     pub acquire_timeout: Duration,
+    /// The longest one statement may run or wait for a lock (PostgreSQL
+    /// `statement_timeout` and `lock_timeout`, SQLite `busy_timeout`): a
+    /// stalled database answers 503 within it instead of holding requests.
+    pub statement_timeout: Duration,
 }
 
 /// Which engine a database URL selects.
@@ -90,14 +93,24 @@ impl DatabaseSettings {
         url: String,
         max_connections: u32,
         acquire_timeout: Duration,
+        statement_timeout: Duration,
     ) -> Result<DatabaseSettings, ConfigError> {
         let engine = Engine::of_url(&url)
             .ok_or_else(|| invalid("DATABASE_URL", "must start with sqlite: or postgres://"))?;
+        if statement_timeout < Duration::from_millis(100)
+            || statement_timeout > Duration::from_secs(60)
+        {
+            return Err(invalid(
+                "PORTCULLIS_DB_STATEMENT_TIMEOUT",
+                "must be between 100ms and 60s",
+            ));
+        }
         Ok(DatabaseSettings {
             engine,
             url,
             max_connections,
             acquire_timeout,
+            statement_timeout,
         })
     }
 }
@@ -160,10 +173,34 @@ pub struct ThrottleSettings {
     pub account_max_failures: u32,
     /// Failures per client IP before backoff starts.
     pub ip_max_failures: u32,
+    /// Registrations (of any outcome) per client network, and per address,
+    /// before backoff starts.
+    pub register_ip_max_attempts: u32,
+    pub register_email_max_attempts: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
     /// A counter whose last failure is older than this starts again.
     pub failure_window: Duration,
+}
+
+/// Which proxies' word on the client address is taken (see
+/// `client::client_address`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// Proxies in front of this server that append the client address; 0:
+    /// the socket peer is the client and forwarding headers are ignored.
+    pub trusted_hops: u8,
+    /// The header those proxies write.
+    pub header: ForwardedHeader,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=https, for=proxy1`.
+    Forwarded,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -294,15 +331,31 @@ impl Settings {
         let throttle = ThrottleSettings {
             account_max_failures: vars.number("PORTCULLIS_LOGIN_MAX_FAILURES", 5)?,
             ip_max_failures: vars.number("PORTCULLIS_LOGIN_IP_MAX_FAILURES", 50)?,
+            register_ip_max_attempts: vars.number("PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS", 20)?,
+            register_email_max_attempts: vars
+                .number("PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS", 3)?,
             base_delay: vars.duration("PORTCULLIS_LOGIN_BACKOFF_BASE", "1s")?,
             max_delay: vars.duration("PORTCULLIS_LOGIN_BACKOFF_MAX", "15m")?,
             failure_window: vars.duration("PORTCULLIS_LOGIN_FAILURE_WINDOW", "1h")?,
         };
-        if throttle.account_max_failures == 0 || throttle.ip_max_failures == 0 {
-            return Err(invalid(
+        for (key, limit) in [
+            (
                 "PORTCULLIS_LOGIN_MAX_FAILURES",
-                "limits must be at least 1",
-            ));
+                throttle.account_max_failures,
+            ),
+            ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", throttle.ip_max_failures),
+            (
+                "PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS",
+                throttle.register_ip_max_attempts,
+            ),
+            (
+                "PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS",
+                throttle.register_email_max_attempts,
+            ),
+        ] {
+            if limit == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
         }
         let maintenance = MaintenanceSettings {
             sweep_interval: vars.duration("PORTCULLIS_SWEEP_INTERVAL", "1h")?,
@@ -319,6 +372,7 @@ impl Settings {
                 database_url,
                 vars.number("PORTCULLIS_DB_MAX_CONNECTIONS", 10)?,
                 vars.duration("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "3s")?,
+                vars.duration("PORTCULLIS_DB_STATEMENT_TIMEOUT", "3s")?,
             )?,
             public_url,
             secure_cookies: vars
@@ -331,11 +385,7 @@ impl Settings {
             hashing,
             throttle,
             maintenance,
-            trust_forwarded_for: vars
-                .get("PORTCULLIS_TRUST_FORWARDED_FOR")
-                .map(|v| parse_bool("PORTCULLIS_TRUST_FORWARDED_FOR", &v))
-                .transpose()?
-                .unwrap_or(false),
+            proxies: parse_proxies(&vars)?,
             allow_insecure_http: vars
                 .get("PORTCULLIS_ALLOW_INSECURE_HTTP")
                 .map(|v| parse_bool("PORTCULLIS_ALLOW_INSECURE_HTTP", &v))
@@ -455,6 +505,49 @@ impl Vars<'_> {
             None => Ok(default),
         }
     }
+}
+
+/// `PORTCULLIS_TRUSTED_PROXIES=N` and `PORTCULLIS_FORWARDED_HEADER`; the
+/// older `PORTCULLIS_TRUST_FORWARDED_FOR=true` still means one proxy.
+fn parse_proxies(vars: &Vars<'_>) -> Result<ProxySettings, ConfigError> {
+    let legacy = vars
+        .get("PORTCULLIS_TRUST_FORWARDED_FOR")
+        .map(|v| parse_bool("PORTCULLIS_TRUST_FORWARDED_FOR", &v))
+        .transpose()?;
+    let trusted_hops = match (vars.get("PORTCULLIS_TRUSTED_PROXIES"), legacy) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                "PORTCULLIS_TRUST_FORWARDED_FOR",
+                "is replaced by PORTCULLIS_TRUSTED_PROXIES: set only that one",
+            ));
+        }
+        (Some(_), None) => vars.number::<u8>("PORTCULLIS_TRUSTED_PROXIES", 0)?,
+        (None, legacy) => u8::from(legacy.unwrap_or(false)),
+    };
+    if trusted_hops > 16 {
+        return Err(invalid(
+            "PORTCULLIS_TRUSTED_PROXIES",
+            "must be between 0 and 16 (the proxies in front of this server)",
+        ));
+    }
+    let header = match vars
+        .string("PORTCULLIS_FORWARDED_HEADER", "x-forwarded-for")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "x-forwarded-for" => ForwardedHeader::XForwardedFor,
+        "forwarded" => ForwardedHeader::Forwarded,
+        _ => {
+            return Err(invalid(
+                "PORTCULLIS_FORWARDED_HEADER",
+                "must be x-forwarded-for or forwarded",
+            ));
+        }
+    };
+    Ok(ProxySettings {
+        trusted_hops,
+        header,
+    })
 }
 
 fn parse_bool(key: &'static str, raw: &str) -> Result<bool, ConfigError> {
@@ -609,6 +702,17 @@ mod tests {
             ("PORTCULLIS_HASH_QUEUE_TIMEOUT", "0s"),
             ("PORTCULLIS_HASH_QUEUE_TIMEOUT", "10m"),
             ("PORTCULLIS_ALLOW_INSECURE_HTTP", "maybe"),
+            ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "0"),
+            ("PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS", "0"),
+            ("PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS", "many"),
+            ("PORTCULLIS_DB_STATEMENT_TIMEOUT", "0s"),
+            ("PORTCULLIS_DB_STATEMENT_TIMEOUT", "2m"),
+            ("PORTCULLIS_DB_STATEMENT_TIMEOUT", "later"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "-1"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "17"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "yes"),
+            ("PORTCULLIS_TRUST_FORWARDED_FOR", "maybe"),
+            ("PORTCULLIS_FORWARDED_HEADER", "x-real-ip"),
         ];
         for (key, value) in cases {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
@@ -638,6 +742,32 @@ mod tests {
         ])
         .unwrap();
         assert!(forced_off.check_transport_security(beyond).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_counted_and_the_old_switch_means_one() {
+        assert_eq!(settings(&[]).unwrap().proxies, ProxySettings::default());
+        let two = settings(&[
+            ("PORTCULLIS_TRUSTED_PROXIES", "2"),
+            ("PORTCULLIS_FORWARDED_HEADER", "Forwarded"),
+        ])
+        .unwrap();
+        assert_eq!(
+            two.proxies,
+            ProxySettings {
+                trusted_hops: 2,
+                header: ForwardedHeader::Forwarded
+            }
+        );
+        let legacy = settings(&[("PORTCULLIS_TRUST_FORWARDED_FOR", "true")]).unwrap();
+        assert_eq!(legacy.proxies.trusted_hops, 1);
+        let both = settings(&[
+            ("PORTCULLIS_TRUST_FORWARDED_FOR", "true"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "1"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(both.contains("PORTCULLIS_TRUSTED_PROXIES"), "{both}");
     }
 
     #[test]

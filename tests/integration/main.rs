@@ -5,6 +5,7 @@ mod helpers;
 mod process;
 
 mod account;
+mod client_addresses;
 mod crash_safety;
 mod hostile_inputs;
 mod json_api;
@@ -19,3 +20,5 @@ mod route_generation;
 mod secrets_in_logs;
 mod security;
 mod sessions_and_audit;
+mod stalled_database;
+mod throttling;

@@ -128,6 +128,7 @@ async fn a_refresh_race_across_instances_ends_with_exactly_one_live_successor(ba
         env.database_url.clone(),
         1,
         Duration::from_secs(5),
+        Duration::from_secs(5),
     )
     .unwrap();
     let store = portcullis::server::db::Store::connect_lazy(&settings).unwrap();

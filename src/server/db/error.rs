@@ -51,15 +51,29 @@ impl StoreError {
 
 /// The one list of errors that mean "not reachable now" rather than "wrong".
 fn means_unavailable(error: &sqlx::Error) -> bool {
-    matches!(
-        error,
+    match error {
         sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed
-    )
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| BUSY_CODES.contains(&code.as_ref())),
+        _ => false,
+    }
 }
+
+/// Database error codes that mean the database is busy or going away, not
+/// that the statement is wrong: PostgreSQL's `query_canceled` (our
+/// `statement_timeout`), `lock_not_available` (`lock_timeout`),
+/// `too_many_connections`, `admin_shutdown`, `crash_shutdown` and
+/// `cannot_connect_now`; SQLite's `SQLITE_BUSY` and `SQLITE_LOCKED` (our
+/// `busy_timeout` ran out), with their extended codes.
+const BUSY_CODES: [&str; 12] = [
+    "57014", "55P03", "53300", "57P01", "57P02", "57P03", // PostgreSQL
+    "5", "261", "517", "773", "6", "262", // SQLite
+];
 
 /// `.context("Failed to …")` for storage results: names the action and
 /// classifies the failure.

@@ -1,13 +1,26 @@
 use super::{StoreContext, StoreResult};
 
-use super::{EventRecord, NewEvent, Store, UserId, on_pool};
+use super::{EventRecord, NewEvent, SessionId, Store, UserId, on_pool};
+use crate::server::time::Timestamp;
 
-impl Store {
-    pub async fn record_event(&self, event: &NewEvent<'_>) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO auth_events (occurred_at, kind, user_id, session_id, ip, user_agent, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
+pub(super) const INSERT_EVENT: &str = "INSERT INTO auth_events \
+     (occurred_at, kind, user_id, session_id, ip, user_agent, detail) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// Binds `event` to [`INSERT_EVENT`], on either engine.
+pub(super) fn bind_event<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    event: &NewEvent<'q>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    Timestamp: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<UserId>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<SessionId>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
         .bind(event.now)
         .bind(event.kind.as_str())
         .bind(event.user_id)
@@ -15,6 +28,11 @@ impl Store {
         .bind(event.ip)
         .bind(event.user_agent)
         .bind(event.detail)
+}
+
+impl Store {
+    pub async fn record_event(&self, event: &NewEvent<'_>) -> StoreResult<()> {
+        on_pool!(self, pool => bind_event(sqlx::query(INSERT_EVENT), event)
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))

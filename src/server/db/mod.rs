@@ -67,7 +67,15 @@ impl Store {
                     .map_err(|e| {
                         anyhow::Error::new(e).context("DATABASE_URL is not a valid PostgreSQL URL")
                     })?
-                    .application_name("portcullis");
+                    .application_name("portcullis")
+                    // A statement that runs or waits for a lock longer than
+                    // this is cancelled (and answered 503), so a stalled
+                    // database cannot hold a request that already has a
+                    // connection.
+                    .options([
+                        ("statement_timeout", millis(settings.statement_timeout)),
+                        ("lock_timeout", millis(settings.statement_timeout)),
+                    ]);
                 Pool::Postgres(
                     PgPoolOptions::new()
                         .max_connections(settings.max_connections)
@@ -88,7 +96,7 @@ impl Store {
                     // A logout that answered 200 must survive a crash of the
                     // process and of the machine: fsync every commit.
                     .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(settings.acquire_timeout);
+                    .busy_timeout(settings.statement_timeout);
                 crate::server::files::private_sqlite_file(options.get_filename())?;
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
@@ -178,4 +186,9 @@ pub struct SweepReport {
     pub sessions: u64,
     pub events: u64,
     pub throttles: u64,
+}
+
+/// A duration as PostgreSQL reads a setting in milliseconds.
+fn millis(duration: Duration) -> String {
+    format!("{}ms", duration.as_millis())
 }

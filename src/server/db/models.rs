@@ -164,10 +164,16 @@ pub enum EventKind {
     /// Password checks refused because the hashing pool was saturated; the
     /// detail carries how many since the previous such event.
     LoadShed,
+    /// A registration refused (the address is taken); throttled ones are
+    /// recorded as `ThrottleLocked`, once per lock.
+    RegistrationRefused,
+    /// A throttle key locked: one event per lock, with the attempts counted,
+    /// however many attempts the lock then refuses.
+    ThrottleLocked,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -177,6 +183,8 @@ impl EventKind {
         EventKind::PasswordChanged,
         EventKind::SessionRevoked,
         EventKind::LoadShed,
+        EventKind::RegistrationRefused,
+        EventKind::ThrottleLocked,
     ];
 
     /// The kind a stored name stands for; `None` for a name this version does
@@ -198,6 +206,8 @@ impl EventKind {
             EventKind::PasswordChanged => "password_changed",
             EventKind::SessionRevoked => "session_revoked",
             EventKind::LoadShed => "load_shed",
+            EventKind::RegistrationRefused => "registration_refused",
+            EventKind::ThrottleLocked => "throttle_locked",
         }
     }
 }

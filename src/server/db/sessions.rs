@@ -2,10 +2,26 @@ use super::{StoreContext, StoreResult};
 use uuid::Uuid;
 
 use super::{
-    ActiveSession, NewSession, RefreshTokenRecord, RevokeReason, SessionId, SessionRecord, Store,
-    UserId, on_pool,
+    ActiveSession, NewEvent, NewSession, RefreshTokenRecord, RevokeReason, SessionId,
+    SessionRecord, Store, UserId, on_pool,
 };
 use crate::server::time::Timestamp;
+
+const REVOKE_ONE: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+     WHERE id = $1 AND revoked_at IS NULL";
+const REVOKE_OF_USER: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
+     WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL";
+
+/// Which sessions a logout ends.
+#[derive(Clone, Copy, Debug)]
+pub enum Revocation {
+    One(SessionId),
+    /// Every live session of the user, except `keep`.
+    OfUser {
+        user_id: UserId,
+        keep: Option<SessionId>,
+    },
+}
 
 /// One step of a refresh-token chain.
 pub struct Rotation<'a> {
@@ -179,10 +195,7 @@ impl Store {
         reason: RevokeReason,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
-             WHERE id = $1 AND revoked_at IS NULL",
-        )
+        on_pool!(self, pool => sqlx::query(REVOKE_ONE)
         .bind(id)
         .bind(now)
         .bind(reason.as_str())
@@ -227,10 +240,7 @@ impl Store {
     ) -> StoreResult<u64> {
         // The nil UUID is never a session id, so it stands for "keep none".
         let keep = keep.unwrap_or(SessionId(Uuid::nil()));
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
-             WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL",
-        )
+        on_pool!(self, pool => sqlx::query(REVOKE_OF_USER)
         .bind(user_id)
         .bind(keep)
         .bind(now)
@@ -239,6 +249,52 @@ impl Store {
         .await
         .map(|done| done.rows_affected()))
         .context("Failed to revoke the sessions of a user")
+    }
+
+    /// Ends sessions and writes `event` in one transaction: a logout and its
+    /// audit row are one commit (one fsync on SQLite, which keeps
+    /// `synchronous=FULL`), and neither exists without the other. The event
+    /// is written when a session was ended, or always with `record_always`
+    /// (scoped logouts, which are worth recording even with nothing left to
+    /// end). Returns how many sessions were ended.
+    pub async fn revoke_recorded(
+        &self,
+        revocation: Revocation,
+        reason: RevokeReason,
+        now: Timestamp,
+        event: &NewEvent<'_>,
+        record_always: bool,
+    ) -> StoreResult<u64> {
+        // The nil UUID is never a session id, so it stands for "keep none".
+        let nil = SessionId(Uuid::nil());
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let ended = match revocation {
+                Revocation::One(id) => sqlx::query(REVOKE_ONE)
+                    .bind(id)
+                    .bind(now)
+                    .bind(reason.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+                Revocation::OfUser { user_id, keep } => sqlx::query(REVOKE_OF_USER)
+                    .bind(user_id)
+                    .bind(keep.unwrap_or(nil))
+                    .bind(now)
+                    .bind(reason.as_str())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+            };
+            if ended > 0 || record_always {
+                super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(ended)
+        }.await)
+        .context("Failed to end sessions")
     }
 
     /// The user's live sessions, most recently used first.

@@ -109,7 +109,7 @@ pub async fn resolve_session(
     let client = ClientInfo::from_request(
         request.headers(),
         request.extensions(),
-        state.settings.trust_forwarded_for,
+        &state.settings.proxies,
     );
     let auth = if resolved_by_handler(request.uri().path()) {
         AuthState::Deferred

@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::Principal;
+use super::{
+    Principal,
+    throttle::{ACCOUNT_KEY_PREFIX, Reservation},
+};
 use crate::server::{
     client::ClientInfo,
     db::{EventKind, NewEvent, SessionId, Store, UserId},
@@ -76,6 +79,32 @@ impl Audit {
         .await;
     }
 
+    /// One event per throttle lock that stands (see `Throttle::reserve`):
+    /// the key (an account's address or a client network) and the attempts
+    /// that locked it. An account's lock belongs to `user_id`, so its owner
+    /// sees it in their activity.
+    pub(crate) async fn locks(
+        &self,
+        reservation: Reservation,
+        user_id: Option<UserId>,
+        client: &ClientInfo,
+        now: Timestamp,
+    ) {
+        for lock in reservation.locked {
+            let owner = user_id.filter(|_| lock.key.starts_with(ACCOUNT_KEY_PREFIX));
+            let detail = format!("{} locked after {} attempts", lock.key, lock.attempts);
+            self.record(
+                EventKind::ThrottleLocked,
+                owner,
+                None,
+                client,
+                Some(&detail),
+                now,
+            )
+            .await;
+        }
+    }
+
     /// Counts a password check shed under load, and records the count once
     /// per interval (never the password, nor whose it was).
     pub(crate) async fn shed(&self, client: &ClientInfo) {
@@ -106,18 +135,31 @@ impl Audit {
         detail: Option<&str>,
         now: Timestamp,
     ) {
-        let event = NewEvent {
-            kind,
-            user_id,
-            session_id,
-            ip: client.ip(),
-            user_agent: client.user_agent(),
-            detail,
-            now,
-        };
+        let event = event(kind, user_id, session_id, client, detail, now);
         if let Err(error) = self.store.record_event(&event).await {
             tracing::error!(kind = kind.as_str(), error = ?error, "failed to record an audit event");
         }
+    }
+}
+
+/// An event as it is stored, for [`Audit::record`] and for the writes that
+/// commit their event in their own transaction (logout).
+pub(crate) fn event<'a>(
+    kind: EventKind,
+    user_id: Option<UserId>,
+    session_id: Option<SessionId>,
+    client: &'a ClientInfo,
+    detail: Option<&'a str>,
+    now: Timestamp,
+) -> NewEvent<'a> {
+    NewEvent {
+        kind,
+        user_id,
+        session_id,
+        ip: client.ip(),
+        user_agent: client.user_agent(),
+        detail,
+        now,
     }
 }
 

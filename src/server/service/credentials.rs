@@ -87,10 +87,24 @@ impl AuthService {
                     problem,
                 )
             })?;
-        let hash = self
-            .hashed(self.passwords.hash(password).await, client)
-            .await?;
+        // Every registration counts against the client's network and the
+        // address, before the expensive hash: creating accounts in bulk, or
+        // probing whether an address is taken, is slowed down like guessing.
         let now = Timestamp::now();
+        let keys = self.throttle.registration_keys(&email.normalized, client);
+        let reservation = self.throttle.reserve(&keys, now).await?;
+        let hash = match self
+            .hashed(self.passwords.hash(password).await, client)
+            .await
+        {
+            Ok(hash) => hash,
+            // Shed under load: nothing was done, so nothing is counted.
+            Err(error) => {
+                self.throttle.release(&keys).await;
+                return Err(error);
+            }
+        };
+        self.audit.locks(reservation, None, client, now).await;
         let user_id = UserId::random();
         let inserted = self
             .store
@@ -103,6 +117,17 @@ impl AuthService {
             })
             .await?;
         if !inserted {
+            let detail = format!("email_taken: {}", email.normalized);
+            self.audit
+                .record(
+                    EventKind::RegistrationRefused,
+                    None,
+                    None,
+                    client,
+                    Some(&detail),
+                    now,
+                )
+                .await;
             return Err(AuthError::EmailTaken);
         }
         let issued = self
@@ -132,15 +157,9 @@ impl AuthService {
         let now = Timestamp::now();
         let keys = self.throttle.login_keys(&email.normalized, client);
         // The attempt is counted before the password is checked: a burst of
-        // parallel guesses gets no more checks than the limit allows.
-        if let Err(throttled) = self.throttle.reserve(&keys, now).await {
-            if matches!(throttled, AuthError::Throttled { .. }) {
-                self.audit
-                    .login_failure(None, client, "throttled", &email.normalized, now)
-                    .await;
-            }
-            return Err(throttled);
-        }
+        // parallel guesses gets no more checks than the limit allows. A
+        // refused attempt writes nothing (see `Throttle::reserve`).
+        let reservation = self.throttle.reserve(&keys, now).await?;
         let checked = async {
             let user = self.store.find_user_by_email(&email.normalized).await?;
             let verification = self
@@ -167,9 +186,11 @@ impl AuthService {
                 } else {
                     "unknown_email"
                 };
+                let user_id = other.map(|u| u.id);
                 self.audit
-                    .login_failure(other.map(|u| u.id), client, reason, &email.normalized, now)
+                    .login_failure(user_id, client, reason, &email.normalized, now)
                     .await;
+                self.audit.locks(reservation, user_id, client, now).await;
                 return Err(AuthError::InvalidCredentials);
             }
         };
@@ -268,7 +289,7 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let now = Timestamp::now();
         let keys = [self.throttle.account(&principal.email.to_lowercase())];
-        self.throttle.reserve(&keys, now).await?;
+        let reservation = self.throttle.reserve(&keys, now).await?;
         let checked = async {
             let user = self
                 .store
@@ -287,7 +308,12 @@ impl AuthService {
                 self.throttle.release(&keys).await;
             }
             // A wrong password: the attempt stands.
-            Ok(_) => return Err(AuthError::WrongCurrentPassword),
+            Ok(_) => {
+                self.audit
+                    .locks(reservation, Some(principal.user_id), client, now)
+                    .await;
+                return Err(AuthError::WrongCurrentPassword);
+            }
             Err(error) => {
                 self.throttle.release(&keys).await;
                 return Err(error);

@@ -7,7 +7,7 @@ use crate::{
     server::{
         client::ClientInfo,
         cookies::CookieCredentials,
-        db::{EventKind, RevokeReason, SessionId, UserId},
+        db::{EventKind, RevokeReason, SessionId, UserId, sessions::Revocation},
         error::{AuthError, LogoutFailure},
         time::Timestamp,
         tokens::{AccessClaims, RefreshToken, TokenError},
@@ -161,12 +161,27 @@ impl AuthService {
                 };
             }
         };
+        // The logout and its audit row commit together (one fsync).
+        let event = super::audit::event(
+            EventKind::Logout,
+            Some(target.user_id),
+            Some(target.session_id),
+            client,
+            Some(scope.as_str()),
+            now,
+        );
         let ended = match scope {
-            LogoutScope::Local => u64::from(
+            LogoutScope::Local => {
                 self.store
-                    .revoke_session(target.session_id, RevokeReason::Logout, now)
-                    .await?,
-            ),
+                    .revoke_recorded(
+                        Revocation::One(target.session_id),
+                        RevokeReason::Logout,
+                        now,
+                        &event,
+                        false,
+                    )
+                    .await?
+            }
             LogoutScope::Others | LogoutScope::Global => {
                 self.store
                     .active_session(target.session_id, target.user_id, now)
@@ -176,23 +191,15 @@ impl AuthService {
                     LogoutScope::Others => (Some(target.session_id), RevokeReason::LogoutOthers),
                     _ => (None, RevokeReason::LogoutEverywhere),
                 };
+                let revocation = Revocation::OfUser {
+                    user_id: target.user_id,
+                    keep,
+                };
                 self.store
-                    .revoke_user_sessions(target.user_id, keep, reason, now)
+                    .revoke_recorded(revocation, reason, now, &event, true)
                     .await?
             }
         };
-        if ended > 0 || scope != LogoutScope::Local {
-            self.audit
-                .record(
-                    EventKind::Logout,
-                    Some(target.user_id),
-                    Some(target.session_id),
-                    client,
-                    Some(scope.as_str()),
-                    now,
-                )
-                .await;
-        }
         Ok(ended)
     }
 }

@@ -23,6 +23,24 @@ pub(crate) struct ThrottleKey {
     pub limit: u32,
 }
 
+/// The account counters' prefix (sign-in and re-authentication).
+pub(crate) const ACCOUNT_KEY_PREFIX: &str = "account:";
+
+/// What a granted reservation did: the keys it locked (the attempt that
+/// reaches a key's limit proceeds; the ones after it wait).
+#[derive(Debug, Default)]
+#[must_use = "a lock is audited once its attempt stands"]
+pub(crate) struct Reservation {
+    pub locked: Vec<Lock>,
+}
+
+/// A key that an attempt locked, and the attempts counted against it.
+#[derive(Debug)]
+pub(crate) struct Lock {
+    pub key: String,
+    pub attempts: i64,
+}
+
 pub(crate) struct Throttle {
     store: Store,
     settings: ThrottleSettings,
@@ -37,22 +55,43 @@ impl Throttle {
     /// stolen session cannot be used to guess the password either.
     pub(crate) fn account(&self, email_normalized: &str) -> ThrottleKey {
         ThrottleKey {
-            key: format!("account:{email_normalized}"),
+            key: format!("{ACCOUNT_KEY_PREFIX}{email_normalized}"),
             limit: self.settings.account_max_failures,
         }
     }
 
-    /// A sign-in's counters: the account, and the client's IP when known.
+    /// A sign-in's counters: the account, and the client's network when
+    /// known (see [`ClientInfo::network`]).
     pub(crate) fn login_keys(
         &self,
         email_normalized: &str,
         client: &ClientInfo,
     ) -> Vec<ThrottleKey> {
         let mut keys = vec![self.account(email_normalized)];
-        if let Some(ip) = client.ip() {
+        if let Some(network) = client.network() {
             keys.push(ThrottleKey {
-                key: format!("ip:{ip}"),
+                key: format!("ip:{network}"),
                 limit: self.settings.ip_max_failures,
+            });
+        }
+        keys
+    }
+
+    /// A registration's counters: the client's network and the address
+    /// being registered. Every registration counts, successful or not.
+    pub(crate) fn registration_keys(
+        &self,
+        email_normalized: &str,
+        client: &ClientInfo,
+    ) -> Vec<ThrottleKey> {
+        let mut keys = vec![ThrottleKey {
+            key: format!("register-email:{email_normalized}"),
+            limit: self.settings.register_email_max_attempts,
+        }];
+        if let Some(network) = client.network() {
+            keys.push(ThrottleKey {
+                key: format!("register-ip:{network}"),
+                limit: self.settings.register_ip_max_attempts,
             });
         }
         keys
@@ -63,12 +102,18 @@ impl Throttle {
     /// is locked, with nothing left counted. A granted attempt stands as a
     /// failure unless it is [`release`](Self::release)d or
     /// [`clear`](Self::clear)ed.
+    ///
+    /// Refused attempts are not audited one by one (an attacker would choose
+    /// how many rows to write): the [`Reservation`] names the keys this
+    /// attempt locked, and the caller records one event per lock once the
+    /// attempt's outcome makes it stand.
     pub(crate) async fn reserve(
         &self,
         keys: &[ThrottleKey],
         now: Timestamp,
-    ) -> Result<(), AuthError> {
+    ) -> Result<Reservation, AuthError> {
         let reset_before = now.minus(self.settings.failure_window);
+        let mut locked = Vec::new();
         for (index, key) in keys.iter().enumerate() {
             let reserved = self
                 .store
@@ -77,7 +122,15 @@ impl Throttle {
                 })
                 .await;
             let until = match reserved {
-                Ok(Reserved::Granted(_)) => continue,
+                Ok(Reserved::Granted(count)) => {
+                    if backoff(count, key.limit, &self.settings).is_some() {
+                        locked.push(Lock {
+                            key: key.key.clone(),
+                            attempts: count,
+                        });
+                    }
+                    continue;
+                }
                 Ok(Reserved::Locked(until)) => until,
                 Err(error) => {
                     self.release(&keys[..index]).await;
@@ -89,7 +142,7 @@ impl Throttle {
                 retry_after: now.until(until),
             });
         }
-        Ok(())
+        Ok(Reservation { locked })
     }
 
     /// Forgets `key`'s failures (the account's, after a success).
@@ -132,6 +185,8 @@ mod tests {
         ThrottleSettings {
             account_max_failures: 5,
             ip_max_failures: 50,
+            register_ip_max_attempts: 20,
+            register_email_max_attempts: 3,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
             failure_window: Duration::from_secs(3600),
