@@ -147,6 +147,9 @@ pub struct SessionSettings {
     /// so at the granularity of the access-token lifetime). `None`: only the
     /// absolute lifetime applies.
     pub idle_timeout: Option<Duration>,
+    /// Refresh-token rotations a session may make per minute; more are
+    /// answered 429 (a client refreshing in a loop).
+    pub max_rotations_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -300,7 +303,14 @@ impl Settings {
                 Some(_) => Some(vars.duration("PORTCULLIS_SESSION_IDLE_TIMEOUT", "")?),
                 None => None,
             },
+            max_rotations_per_minute: vars.number("PORTCULLIS_REFRESH_MAX_PER_MINUTE", 10)?,
         };
+        if !(1..=1000).contains(&sessions.max_rotations_per_minute) {
+            return Err(invalid(
+                "PORTCULLIS_REFRESH_MAX_PER_MINUTE",
+                "must be between 1 and 1000",
+            ));
+        }
         if jwt.access_ttl.is_zero() || jwt.access_ttl >= sessions.refresh_ttl {
             return Err(invalid(
                 "PORTCULLIS_ACCESS_TOKEN_TTL",
@@ -703,6 +713,8 @@ mod tests {
             ("PORTCULLIS_HASH_QUEUE_TIMEOUT", "10m"),
             ("PORTCULLIS_ALLOW_INSECURE_HTTP", "maybe"),
             ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "0"),
+            ("PORTCULLIS_REFRESH_MAX_PER_MINUTE", "0"),
+            ("PORTCULLIS_REFRESH_MAX_PER_MINUTE", "often"),
             ("PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS", "0"),
             ("PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS", "many"),
             ("PORTCULLIS_DB_STATEMENT_TIMEOUT", "0s"),

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod cookies;
 pub mod db;
+pub mod emails;
 pub mod error;
 pub mod files;
 pub mod fns;

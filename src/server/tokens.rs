@@ -184,30 +184,70 @@ fn map_jwt_error(kind: &ErrorKind) -> TokenError {
     }
 }
 
-/// Length of an encoded refresh token: 32 bytes in unpadded base64url.
-const REFRESH_TOKEN_LEN: usize = 43;
+/// A refresh token is `<session>.<secret>`: the session id (16 bytes) and 32
+/// secret bytes, each in unpadded base64url. The session part lets a retired
+/// token be recognised as one of its session's even after its row has been
+/// pruned (see `AuthService::refresh`); it is not secret.
+const SESSION_PART_LEN: usize = 22;
+const SECRET_PART_LEN: usize = 43;
+pub const REFRESH_TOKEN_LEN: usize = SESSION_PART_LEN + 1 + SECRET_PART_LEN;
+/// Tokens issued before the session part existed: the secret alone. They are
+/// still accepted, and their successors have the current shape.
+const LEGACY_REFRESH_TOKEN_LEN: usize = SECRET_PART_LEN;
 
 /// An opaque refresh token. Not `Debug`-printable, not `Serialize`.
 pub struct RefreshToken(SecretString);
 
 impl RefreshToken {
-    pub fn generate() -> Self {
+    /// The first token of `session`: 256 random bits.
+    pub fn generate(session: SessionId) -> Self {
         let mut bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
-        Self(URL_SAFE_NO_PAD.encode(bytes).into())
+        Self::of_session(session, &bytes)
     }
 
-    /// Accepts only the exact shape we issue, so garbage never reaches SQL.
+    fn of_session(session: SessionId, secret: &[u8]) -> Self {
+        Self(
+            format!(
+                "{}.{}",
+                URL_SAFE_NO_PAD.encode(session.0.as_bytes()),
+                URL_SAFE_NO_PAD.encode(secret)
+            )
+            .into(),
+        )
+    }
+
+    /// Accepts only the exact shapes we issue, so garbage never reaches SQL.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = raw.len() == REFRESH_TOKEN_LEN
-            && URL_SAFE_NO_PAD
-                .decode(raw)
-                .is_ok_and(|bytes| bytes.len() == 32);
+        let secret_ok = |part: &str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .is_ok_and(|bytes| bytes.len() == 32)
+        };
+        let ok = match raw.len() {
+            REFRESH_TOKEN_LEN => raw.split_once('.').is_some_and(|(session, secret)| {
+                session.len() == SESSION_PART_LEN
+                    && URL_SAFE_NO_PAD
+                        .decode(session)
+                        .is_ok_and(|bytes| bytes.len() == 16)
+                    && secret_ok(secret)
+            }),
+            LEGACY_REFRESH_TOKEN_LEN => secret_ok(raw),
+            _ => false,
+        };
         ok.then(|| Self(raw.to_string().into()))
     }
 
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
+    }
+
+    /// The session the token says it belongs to; `None` for a legacy token.
+    /// Only a claim: it proves nothing until the token's chain is checked.
+    pub fn claimed_session(&self) -> Option<SessionId> {
+        let (session, _) = self.expose().split_once('.')?;
+        let bytes = URL_SAFE_NO_PAD.decode(session).ok()?;
+        Uuid::from_slice(&bytes).ok().map(SessionId)
     }
 
     /// The stored form: SHA-256 of the token. A slow hash is unnecessary for
@@ -216,12 +256,15 @@ impl RefreshToken {
         Sha256::digest(self.expose().as_bytes()).into()
     }
 
-    /// The token that replaces this one in the session keyed by `rotation_key`.
-    pub fn successor(&self, rotation_key: &[u8]) -> Self {
+    /// The token that replaces this one in `session`, keyed by its
+    /// `rotation_key`: HMAC(key, token). Deterministic, so concurrent
+    /// refreshes of one token agree on one successor, and a token's
+    /// descendants can be recomputed from it.
+    pub fn successor(&self, rotation_key: &[u8], session: SessionId) -> Self {
         let mut mac = Hmac::<Sha256>::new_from_slice(rotation_key)
             .expect("HMAC-SHA256 accepts keys of any length");
         mac.update(self.expose().as_bytes());
-        Self(URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()).into())
+        Self::of_session(session, &mac.finalize().into_bytes())
     }
 }
 
@@ -328,21 +371,44 @@ mod tests {
 
     #[test]
     fn refresh_tokens_round_trip_and_successors_are_deterministic() {
-        let token = RefreshToken::generate();
+        let session = SessionId::random();
+        let token = RefreshToken::generate(session);
+        assert_eq!(token.expose().len(), REFRESH_TOKEN_LEN);
         let parsed = RefreshToken::parse(token.expose()).unwrap();
         assert_eq!(parsed.hash(), token.hash());
+        assert_eq!(parsed.claimed_session(), Some(session));
         let key = new_rotation_key();
         assert_eq!(
-            token.successor(&key).expose(),
-            parsed.successor(&key).expose()
+            token.successor(&key, session).expose(),
+            parsed.successor(&key, session).expose()
         );
         assert_ne!(
-            token.successor(&key).expose(),
-            token.successor(&new_rotation_key()).expose()
+            token.successor(&key, session).expose(),
+            token.successor(&new_rotation_key(), session).expose()
         );
-        assert!(RefreshToken::parse(token.successor(&key).expose()).is_some());
-        for bad in ["", "short", &"A".repeat(44), &"!".repeat(43)] {
-            assert!(RefreshToken::parse(bad).is_none(), "{bad}");
+        let next = RefreshToken::parse(token.successor(&key, session).expose()).unwrap();
+        assert_eq!(next.claimed_session(), Some(session));
+        let legacy = URL_SAFE_NO_PAD.encode([7u8; 32]);
+        let legacy = RefreshToken::parse(&legacy).expect("tokens from before still parse");
+        assert_eq!(legacy.claimed_session(), None);
+        assert_eq!(
+            legacy.successor(&key, session).claimed_session(),
+            Some(session),
+            "a legacy token's successor has the current shape"
+        );
+        let session_part = URL_SAFE_NO_PAD.encode([1u8; 16]);
+        let secret_part = URL_SAFE_NO_PAD.encode([2u8; 32]);
+        for bad in [
+            String::new(),
+            "short".into(),
+            "A".repeat(44),
+            "!".repeat(43),
+            "A".repeat(REFRESH_TOKEN_LEN),
+            format!("{session_part}:{secret_part}"),
+            format!("{secret_part}.{session_part}"),
+            format!("{session_part}.{}", "!".repeat(43)),
+        ] {
+            assert!(RefreshToken::parse(&bad).is_none(), "{bad}");
         }
     }
 }

@@ -319,7 +319,7 @@ async fn hashes_made_with_older_parameters_are_upgraded_at_the_next_login(backen
     .to_string();
     let user = app
         .store()
-        .find_user_by_email(&email)
+        .find_user_by_email([&email, &email])
         .await
         .unwrap()
         .unwrap();
@@ -331,7 +331,7 @@ async fn hashes_made_with_older_parameters_are_upgraded_at_the_next_login(backen
     assert_eq!(app.login(&email, PASSWORD).await.status(), StatusCode::OK);
     let upgraded = app
         .store()
-        .find_user_by_email(&email)
+        .find_user_by_email([&email, &email])
         .await
         .unwrap()
         .unwrap()
@@ -487,7 +487,104 @@ async fn the_password_hints_state_the_configured_minimum(backend: Backend) {
     assert!(!html.contains("At least 12"), "no hard-coded minimum");
 }
 
+/// The audit's look-alikes are refused at registration with a reason, an
+/// international domain is one account whatever form it is typed in, and
+/// accounts registered under the older, looser rules still sign in.
+async fn only_plain_addresses_register_and_old_accounts_still_sign_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for (address, says) in [
+        ("Ada <evil@example.com>", "without a name"),
+        ("a@[127.0.0.1]", "not an IP address"),
+        ("a@localhost", "full domain name"),
+        ("\u{430}da@example.com", "one alphabet"),
+        (
+            "ada@\u{430}\u{440}\u{440}\u{4cf}\u{435}.com",
+            "one alphabet",
+        ),
+    ] {
+        let response = app.register(address, PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{address}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["field"], "email", "{address}");
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{address}: {body}"
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+
+    let (browser, _) = app.new_browser();
+    let register = server_fn_with(
+        &browser,
+        &app.address,
+        "register",
+        &[
+            ("email", "Ada@Bücher.de"),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(register.status(), StatusCode::OK);
+    let again = app.register("ada@xn--bcher-kva.de", PASSWORD).await;
+    assert_eq!(
+        error_code(again).await,
+        (StatusCode::CONFLICT, "email_taken".into())
+    );
+    let (other, _) = app.new_browser();
+    let login = server_fn_with(
+        &other,
+        &app.address,
+        "login",
+        &[("email", "ADA@xn--bcher-kva.de"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        login.status(),
+        StatusCode::OK,
+        "the punycode form is the same account"
+    );
+
+    // Rows as an older version wrote them: a bare host, and a Unicode key.
+    let legacy = unique_email().replace("@", "-legacy@");
+    assert_eq!(
+        app.register(&legacy, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    app.execute(&format!(
+        "UPDATE users SET email = 'root@intranet', email_normalized = 'root@intranet' \
+         WHERE email_normalized = '{legacy}'"
+    ))
+    .await;
+    app.execute(
+        "UPDATE users SET email_normalized = 'ada@bücher.de' WHERE email_normalized = 'ada@xn--bcher-kva.de'",
+    )
+    .await;
+    for address in ["root@intranet", "Ada@Bücher.de"] {
+        let (device, _) = app.new_browser();
+        let login = server_fn_with(
+            &device,
+            &app.address,
+            "login",
+            &[("email", address), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(login.status(), StatusCode::OK, "{address} still signs in");
+    }
+    let duplicate = app.register("ada@xn--bcher-kva.de", PASSWORD).await;
+    assert_eq!(
+        error_code(duplicate).await,
+        (StatusCode::CONFLICT, "email_taken".into()),
+        "the legacy row still owns the address"
+    );
+}
+
 backend_tests!(
+    only_plain_addresses_register_and_old_accounts_still_sign_in,
     the_password_hints_state_the_configured_minimum,
     a_new_account_is_signed_in_at_once,
     signing_in_with_the_right_password_works_and_sets_http_only_lax_cookies,

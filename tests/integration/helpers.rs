@@ -567,6 +567,27 @@ impl TestApp {
         state
     }
 
+    /// Runs a statement straight on the database (to set up state an older
+    /// version would have left).
+    pub async fn execute(&self, sql: &str) {
+        match self.env.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&self.env.database_url)
+                    .await
+                    .expect("connect");
+                sqlx::query(sql).execute(&pool).await.expect("SQL runs");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.env.database_url)
+                    .await
+                    .expect("connect");
+                sqlx::query(sql).execute(&pool).await.expect("SQL runs");
+                pool.close().await;
+            }
+        }
+    }
+
     /// A `SELECT COUNT(*) …`, straight from the database.
     pub async fn count(&self, sql: &str) -> i64 {
         match self.env.backend {

@@ -15,6 +15,7 @@ mod multi_instance;
 mod openapi;
 mod properties;
 mod races;
+mod refresh_limits;
 mod renewal_and_rotation;
 mod route_generation;
 mod secrets_in_logs;

@@ -115,19 +115,20 @@ proptest! {
     fn refresh_token_parsing_accepts_exactly_its_own_shape(raw in any::<String>()) {
         if let Some(token) = RefreshToken::parse(&raw) {
             prop_assert_eq!(token.expose(), raw.as_str());
-            prop_assert_eq!(raw.len(), 43);
-            prop_assert!(raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            prop_assert!(raw.len() == 43 || raw.len() == 66, "{}", raw.len());
+            prop_assert!(raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'));
             prop_assert_eq!(token.hash(), RefreshToken::parse(&raw).unwrap().hash());
         }
     }
 
     #[test]
     fn successors_are_valid_tokens_and_differ_per_session(_seed in any::<u64>()) {
-        let token = RefreshToken::generate();
+        let session = SessionId::random();
+        let token = RefreshToken::generate(session);
         let (key_a, key_b) = (new_rotation_key(), new_rotation_key());
-        let next = token.successor(&key_a);
+        let next = token.successor(&key_a, session);
         prop_assert!(RefreshToken::parse(next.expose()).is_some());
-        let (again, other) = (token.successor(&key_a), token.successor(&key_b));
+        let (again, other) = (token.successor(&key_a, session), token.successor(&key_b, session));
         prop_assert_eq!(next.expose(), again.expose());
         prop_assert_ne!(next.expose(), other.expose());
         prop_assert_ne!(next.expose(), token.expose());
@@ -165,7 +166,7 @@ proptest! {
     fn our_cookies_are_found_among_any_others(
         others in prop::collection::vec(("[a-z]{1,8}", "[A-Za-z0-9]{0,12}"), 0..20),
         access in "[A-Za-z0-9._-]{1,200}",
-        refresh in "[A-Za-z0-9_-]{43}",
+        refresh in "[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}",
     ) {
         let mut pairs: Vec<String> = others.iter().filter(|(k, _)| !k.starts_with("portcullis")).map(|(k, v)| format!("{k}={v}")).collect();
         pairs.insert(pairs.len() / 2, format!("portcullis_access={access}"));

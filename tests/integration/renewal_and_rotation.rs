@@ -112,13 +112,14 @@ async fn a_sequential_rotation_chain_retires_each_token(backend: Backend) {
     )
     .await;
     assert_eq!(app.store().live_refresh_tokens(session).await.unwrap(), 1);
-    assert_eq!(
+    // Rotations are routine: the session's last use records them, not one
+    // audit row each.
+    assert!(
         app.store()
             .events_of_kind("token_refreshed")
             .await
             .unwrap()
-            .len(),
-        6
+            .is_empty()
     );
 }
 

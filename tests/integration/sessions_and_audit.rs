@@ -362,7 +362,6 @@ async fn the_audit_trail_records_each_kind_of_event_without_passwords(backend: B
         "registered",
         "login_succeeded",
         "login_failed",
-        "token_refreshed",
         "refresh_token_reuse_detected",
         "password_changed",
         "session_revoked",

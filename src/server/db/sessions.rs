@@ -12,6 +12,39 @@ const REVOKE_ONE: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = 
 const REVOKE_OF_USER: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
      WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL";
 
+/// The columns of a [`RefreshTokenRecord`], from the token, its session and
+/// its user; a query adds its `WHERE`.
+macro_rules! refresh_token_select {
+    () => {
+        "SELECT t.session_id, s.user_id, u.email, t.generation, t.retired_at, s.rotation_key, \
+         s.authenticated_at, s.last_used_at, s.expires_at, s.revoked_at, t.token_hash \
+         FROM refresh_tokens t \
+         JOIN sessions s ON s.id = t.session_id \
+         JOIN users u ON u.id = s.user_id "
+    };
+}
+
+/// Retired refresh tokens kept per session, besides the live one: enough
+/// for a burst of tabs adopting successors inside the grace window. Older
+/// ones are pruned at each rotation; a pruned token replayed later is still
+/// recognised from its descendants (see `AuthService::refresh`).
+pub const KEPT_RETIRED_GENERATIONS: i64 = 8;
+
+/// The window over which a session's rotations are counted.
+pub const ROTATION_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What a rotation did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotated {
+    Done,
+    /// Another request rotated the token first.
+    Lost,
+    /// The session rotated too often in this window; nothing changed.
+    OverBudget {
+        until: Timestamp,
+    },
+}
+
 /// Which sessions a logout ends.
 #[derive(Clone, Copy, Debug)]
 pub enum Revocation {
@@ -29,6 +62,8 @@ pub struct Rotation<'a> {
     pub old_hash: &'a [u8],
     pub new_hash: &'a [u8],
     pub new_generation: i64,
+    /// Rotations a session may make per [`ROTATION_WINDOW`].
+    pub max_per_window: u32,
     pub now: Timestamp,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
@@ -123,29 +158,49 @@ impl Store {
     }
 
     pub async fn find_refresh_token(&self, hash: &[u8]) -> StoreResult<Option<RefreshTokenRecord>> {
-        on_pool!(self, pool => sqlx::query_as(
-            "SELECT t.session_id, s.user_id, u.email, t.generation, t.retired_at, s.rotation_key, \
-             s.authenticated_at, s.last_used_at, s.expires_at, s.revoked_at \
-             FROM refresh_tokens t \
-             JOIN sessions s ON s.id = t.session_id \
-             JOIN users u ON u.id = s.user_id \
-             WHERE t.token_hash = $1",
-        )
+        on_pool!(self, pool => sqlx::query_as(concat!(refresh_token_select!(), "WHERE t.token_hash = $1"))
         .bind(hash)
         .fetch_optional(pool)
         .await)
         .context("Failed to look up a refresh token")
     }
 
+    /// The oldest refresh token still kept for `session`, with its hash: the
+    /// anchor a pruned token's descendants are checked against.
+    pub async fn oldest_refresh_token(
+        &self,
+        session: SessionId,
+    ) -> StoreResult<Option<(RefreshTokenRecord, Vec<u8>)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            record: RefreshTokenRecord,
+            token_hash: Vec<u8>,
+        }
+        on_pool!(self, pool => sqlx::query_as::<_, Row>(concat!(
+            refresh_token_select!(),
+            "WHERE t.session_id = $1 ORDER BY t.generation LIMIT 1"
+        ))
+        .bind(session)
+        .fetch_optional(pool)
+        .await)
+        .map(|row| row.map(|row| (row.record, row.token_hash)))
+        .context("Failed to look up a session's oldest refresh token")
+    }
+
     /// Retires `old_hash` and records `new_hash` as its successor, if and only
-    /// if `old_hash` is still live and its session not revoked. `Ok(false)`
-    /// means another request rotated it first.
+    /// if `old_hash` is still live, its session not revoked, and the session
+    /// has rotation budget left in the current window. Retired tokens more
+    /// than [`KEPT_RETIRED_GENERATIONS`] behind are deleted in the same
+    /// transaction, so a session holds a bounded number of rows however often
+    /// it refreshes.
     ///
     /// The retiring `UPDATE … WHERE retired_at IS NULL` is the first statement:
     /// on PostgreSQL concurrent callers queue on its row lock and re-check the
     /// condition; on SQLite it takes the write lock. Either way exactly one
     /// caller wins, on any number of instances.
-    pub async fn rotate_refresh_token(&self, rotation: &Rotation<'_>) -> StoreResult<bool> {
+    pub async fn rotate_refresh_token(&self, rotation: &Rotation<'_>) -> StoreResult<Rotated> {
+        let window_before = rotation.now.minus(ROTATION_WINDOW);
         on_pool!(self, pool => async {
             let mut tx = pool.begin().await?;
             let retired = sqlx::query(
@@ -161,7 +216,40 @@ impl Store {
             .rows_affected();
             if retired != 1 {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(Rotated::Lost);
+            }
+            // Counts this rotation in the session's window, or refuses when
+            // the window's budget is spent. The right-hand sides all see the
+            // row as it was.
+            let counted = sqlx::query(
+                "UPDATE sessions SET \
+                 rotations_in_window = CASE WHEN rotation_window_start IS NULL \
+                   OR rotation_window_start <= $2 THEN 1 ELSE rotations_in_window + 1 END, \
+                 rotation_window_start = CASE WHEN rotation_window_start IS NULL \
+                   OR rotation_window_start <= $2 THEN $3 ELSE rotation_window_start END, \
+                 last_used_at = $3, ip = COALESCE($4, ip), user_agent = COALESCE($5, user_agent) \
+                 WHERE id = $1 AND (rotation_window_start IS NULL OR rotation_window_start <= $2 \
+                   OR rotations_in_window < $6)",
+            )
+            .bind(rotation.session_id)
+            .bind(window_before)
+            .bind(rotation.now)
+            .bind(rotation.ip)
+            .bind(rotation.user_agent)
+            .bind(i64::from(rotation.max_per_window))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if counted != 1 {
+                let window_start: Option<Timestamp> = sqlx::query_scalar(
+                    "SELECT rotation_window_start FROM sessions WHERE id = $1",
+                )
+                .bind(rotation.session_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                let until = window_start.unwrap_or(rotation.now).plus(ROTATION_WINDOW);
+                return Ok(Rotated::OverBudget { until });
             }
             sqlx::query(
                 "INSERT INTO refresh_tokens (token_hash, session_id, generation, issued_at) \
@@ -173,17 +261,12 @@ impl Store {
             .bind(rotation.now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE sessions SET last_used_at = $2, ip = COALESCE($3, ip), \
-                 user_agent = COALESCE($4, user_agent) WHERE id = $1",
-            )
-            .bind(rotation.session_id)
-            .bind(rotation.now)
-            .bind(rotation.ip)
-            .bind(rotation.user_agent)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await.map(|()| true)
+            sqlx::query("DELETE FROM refresh_tokens WHERE session_id = $1 AND generation < $2")
+                .bind(rotation.session_id)
+                .bind(rotation.new_generation - KEPT_RETIRED_GENERATIONS)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await.map(|()| Rotated::Done)
         }.await)
         .context("Failed to rotate a refresh token")
     }

@@ -21,14 +21,16 @@ impl Store {
         .context("Failed to insert a user")
     }
 
-    pub async fn find_user_by_email(
-        &self,
-        email_normalized: &str,
-    ) -> StoreResult<Option<UserRecord>> {
+    /// The user stored under either normalised key (see
+    /// `Email::lookup_keys`: today's, and the one older versions wrote).
+    pub async fn find_user_by_email(&self, keys: [&str; 2]) -> StoreResult<Option<UserRecord>> {
         on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, password_hash FROM users WHERE email_normalized = $1",
+            "SELECT id, email, password_hash FROM users \
+             WHERE email_normalized = $1 OR email_normalized = $2 \
+             ORDER BY email_normalized = $1 DESC LIMIT 1",
         )
-        .bind(email_normalized)
+        .bind(keys[0])
+        .bind(keys[1])
         .fetch_optional(pool)
         .await)
         .context("Failed to look up a user by email")

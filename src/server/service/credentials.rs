@@ -5,50 +5,21 @@ use super::{AuthService, Issued, Principal};
 use crate::server::{
     client::ClientInfo,
     db::{EventKind, NewUser, UserId, sessions::PasswordChange},
+    emails::{Email, EmailProblem},
     error::AuthError,
     passwords::{Password, PasswordProblem},
     time::Timestamp,
     tokens::RefreshToken,
 };
 
-/// Longest email address (RFC 5321 path limit).
-const MAX_EMAIL_LEN: usize = 254;
-
-/// An email address as the account identity: trimmed for display, lower-cased
-/// for uniqueness and lookup.
-struct Email {
-    display: String,
-    normalized: String,
+impl From<EmailProblem> for AuthError {
+    fn from(problem: EmailProblem) -> Self {
+        AuthError::invalid("email", problem.to_string())
+    }
 }
 
-impl Email {
-    fn parse(raw: &str) -> Result<Email, AuthError> {
-        let display = raw.trim();
-        if display.is_empty() {
-            return Err(AuthError::invalid("email", "Enter your email address."));
-        }
-        if display.chars().count() > MAX_EMAIL_LEN {
-            return Err(AuthError::invalid(
-                "email",
-                "That email address is too long.",
-            ));
-        }
-        if display.chars().any(char::is_control) || !email_address::EmailAddress::is_valid(display)
-        {
-            return Err(AuthError::invalid(
-                "email",
-                "Enter a valid email address, like name@example.com.",
-            ));
-        }
-        Ok(Email {
-            display: display.to_string(),
-            normalized: display.to_lowercase(),
-        })
-    }
-
-    fn hints(&self) -> Vec<String> {
-        password_hints(&self.normalized)
-    }
+fn hints(email: &Email) -> Vec<String> {
+    password_hints(&email.normalized)
 }
 
 /// Words zxcvbn should treat as guessable for the owner of `email`: the
@@ -77,9 +48,9 @@ impl AuthService {
         confirmation: &Password,
         client: &ClientInfo,
     ) -> Result<Issued, AuthError> {
-        let email = Email::parse(email)?;
+        let email = Email::parse_new(email)?;
         self.passwords
-            .check_new(password, confirmation, email.hints())
+            .check_new(password, confirmation, hints(&email))
             .await
             .map_err(|problem| {
                 AuthError::password(
@@ -106,16 +77,27 @@ impl AuthService {
         };
         self.audit.locks(reservation, None, client, now).await;
         let user_id = UserId::random();
-        let inserted = self
-            .store
-            .insert_user(&NewUser {
-                id: user_id,
-                email: &email.display,
-                email_normalized: &email.normalized,
-                password_hash: &hash,
-                now,
-            })
-            .await?;
+        // An account registered before domains were normalised to punycode
+        // is stored under its Unicode form: the same address all the same.
+        let legacy_taken = match &email.legacy_normalized {
+            Some(_) => self
+                .store
+                .find_user_by_email(email.lookup_keys())
+                .await?
+                .is_some(),
+            None => false,
+        };
+        let inserted = !legacy_taken
+            && self
+                .store
+                .insert_user(&NewUser {
+                    id: user_id,
+                    email: &email.display,
+                    email_normalized: &email.normalized,
+                    password_hash: &hash,
+                    now,
+                })
+                .await?;
         if !inserted {
             let detail = format!("email_taken: {}", email.normalized);
             self.audit
@@ -150,7 +132,7 @@ impl AuthService {
         password: &Password,
         client: &ClientInfo,
     ) -> Result<Issued, AuthError> {
-        let email = Email::parse(email)?;
+        let email = Email::parse_existing(email)?;
         self.passwords
             .check_length(password)
             .map_err(|problem| AuthError::password("password", problem))?;
@@ -161,7 +143,7 @@ impl AuthService {
         // refused attempt writes nothing (see `Throttle::reserve`).
         let reservation = self.throttle.reserve(&keys, now).await?;
         let checked = async {
-            let user = self.store.find_user_by_email(&email.normalized).await?;
+            let user = self.store.find_user_by_email(email.lookup_keys()).await?;
             let verification = self
                 .passwords
                 .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
@@ -247,7 +229,7 @@ impl AuthService {
             return Err(AuthError::SamePassword);
         }
         let hash = self.hashed(self.passwords.hash(new).await, client).await?;
-        let refresh = RefreshToken::generate();
+        let refresh = RefreshToken::generate(principal.session_id);
         let now = Timestamp::now();
         let session_expires_at = self
             .store
@@ -288,7 +270,10 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let now = Timestamp::now();
-        let keys = [self.throttle.account(&principal.email.to_lowercase())];
+        // The same account key sign-in uses.
+        let account = Email::parse_existing(&principal.email)
+            .map_or_else(|_| principal.email.to_lowercase(), |email| email.normalized);
+        let keys = [self.throttle.account(&account)];
         let reservation = self.throttle.reserve(&keys, now).await?;
         let checked = async {
             let user = self

@@ -147,7 +147,7 @@ impl AuthService {
     ) -> Result<Issued, AuthError> {
         let session_id = SessionId::random();
         let rotation_key = new_rotation_key();
-        let refresh_token = RefreshToken::generate();
+        let refresh_token = RefreshToken::generate(session_id);
         let expires_at = now.plus(self.sessions.refresh_ttl);
         let created = self
             .store
