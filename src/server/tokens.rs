@@ -187,6 +187,11 @@ fn map_jwt_error(kind: &ErrorKind) -> TokenError {
 /// Length of an encoded refresh token: 32 bytes in unpadded base64url.
 const REFRESH_TOKEN_LEN: usize = 43;
 
+/// Exactly the strings [`RefreshToken::parse`] accepts, for the OpenAPI
+/// document: 43 base64url characters, the last one carrying only the final 2
+/// bits of the 32 bytes (its low 4 bits zero: canonical encoding).
+pub const REFRESH_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+
 /// An opaque refresh token. Not `Debug`-printable, not `Serialize`.
 pub struct RefreshToken(SecretString);
 
@@ -324,6 +329,29 @@ mod tests {
             ours.verify_access(&token).unwrap_err(),
             TokenError::BadSignature
         );
+    }
+
+    #[test]
+    fn the_documented_refresh_token_pattern_is_exactly_what_parse_accepts() {
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let last_chars = REFRESH_TOKEN_PATTERN
+            .strip_prefix("^[A-Za-z0-9_-]{42}[")
+            .and_then(|rest| rest.strip_suffix("]$"))
+            .expect("the pattern's shape");
+        for first in ALPHABET.chars() {
+            for last in ALPHABET.chars() {
+                let token = format!("{}{last}", first.to_string().repeat(42));
+                assert_eq!(
+                    RefreshToken::parse(&token).is_some(),
+                    last_chars.contains(last),
+                    "{token}"
+                );
+            }
+        }
+        for wrong_length in [42, 44] {
+            assert!(RefreshToken::parse(&"A".repeat(wrong_length)).is_none());
+        }
+        assert!(last_chars.contains(RefreshToken::generate().expose().chars().last().unwrap()));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use crate::server::{
     tokens::RefreshToken,
 };
 
-/// Longest email address (RFC 5321 path limit).
-const MAX_EMAIL_LEN: usize = 254;
+/// Longest email address (RFC 5321 path limit). The OpenAPI document's
+/// `maxLength` for emails.
+pub(crate) const MAX_EMAIL_LEN: usize = 254;
 
 /// An email address as the account identity: trimmed for display, lower-cased
 /// for uniqueness and lookup.

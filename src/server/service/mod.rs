@@ -24,6 +24,7 @@ mod refresh;
 mod throttle;
 
 pub(crate) use audit::Audit;
+pub(crate) use credentials::MAX_EMAIL_LEN;
 pub use logout::{LogoutCredentials, SessionRef};
 pub(crate) use throttle::Throttle;
 
