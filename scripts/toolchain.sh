@@ -6,6 +6,8 @@
 #   - Node packages from package-lock.json: Playwright, and binaryen for wasm-opt
 #   - Debian's Chromium, for the browser tests (ensure_chromium)
 #   - cargo-nextest, the test runner with per-test deadlines (ensure_nextest)
+#   - schemathesis and openapi-spec-validator, for the API contract test, in a
+#     Python venv (ensure_contract_tools; versions in contract-requirements.txt)
 # Everything is idempotent: a second run only checks versions.
 
 set -euo pipefail
@@ -13,6 +15,7 @@ set -euo pipefail
 PORTCULLIS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CARGO_LEPTOS_VERSION="0.3.10"
 NEXTEST_VERSION="0.9.143"
+CONTRACT_VENV="${PORTCULLIS_CONTRACT_VENV:-$HOME/.cache/portcullis/venv}"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
@@ -90,6 +93,24 @@ ensure_nextest() {
     fi
     say "Installing cargo-nextest ${NEXTEST_VERSION} (one-time)"
     cargo install cargo-nextest --version "$NEXTEST_VERSION" --locked
+}
+
+# The contract test's Python tools, pinned with their dependencies in
+# scripts/contract-requirements.txt. Reinstalled only when that file changes
+# (the venv keeps a copy of the one it was made from).
+ensure_contract_tools() {
+    local requirements="$PORTCULLIS_ROOT/scripts/contract-requirements.txt"
+    local stamp="$CONTRACT_VENV/portcullis-requirements.txt"
+    if [ -x "$CONTRACT_VENV/bin/schemathesis" ] && cmp -s "$requirements" "$stamp"; then
+        return
+    fi
+    say "Installing schemathesis and openapi-spec-validator into $CONTRACT_VENV (one-time)"
+    if [ ! -x "$CONTRACT_VENV/bin/python" ]; then
+        python3 -m venv "$CONTRACT_VENV"
+    fi
+    "$CONTRACT_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --requirement "$requirements"
+    cp "$requirements" "$stamp"
 }
 
 # Everything the build needs.

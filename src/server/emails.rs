@@ -15,8 +15,9 @@
 use email_address::{EmailAddress, Options};
 use unicode_security::{MixedScript, skeleton};
 
-/// Longest email address (RFC 5321 path limit).
-const MAX_EMAIL_LEN: usize = 254;
+/// Longest email address (RFC 5321 path limit); also the OpenAPI
+/// document's `maxLength` for emails.
+pub const MAX_EMAIL_LEN: usize = 254;
 
 /// Why an address is refused; each is a message a person can act on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -154,7 +154,7 @@ impl Application {
 /// Every route of the application, with its middleware.
 pub fn app_router(state: AppState) -> Router {
     let leptos_options = state.leptos.clone();
-    let (auth_api, _) = api::router();
+    let (auth_api, _) = api::router(state.settings.passwords);
     // Server functions and pages find the state in their context, and pages
     // redirect with a real HTTP redirect whatever the client's `Accept`.
     let context = {

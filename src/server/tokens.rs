@@ -195,6 +195,14 @@ pub const REFRESH_TOKEN_LEN: usize = SESSION_PART_LEN + 1 + SECRET_PART_LEN;
 /// still accepted, and their successors have the current shape.
 const LEGACY_REFRESH_TOKEN_LEN: usize = SECRET_PART_LEN;
 
+/// Exactly the strings [`RefreshToken::parse`] accepts, for the OpenAPI
+/// document: an optional session part (22 base64url characters, the last
+/// one carrying only the final 2 bits of 16 bytes) and a dot, then the secret
+/// (43 characters, the last carrying the final 2 bits of 32 bytes): in a
+/// canonical encoding the unused low bits of the last character are zero.
+pub const REFRESH_TOKEN_PATTERN: &str =
+    "^([A-Za-z0-9_-]{21}[AQgw]\\.)?[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+
 /// An opaque refresh token. Not `Debug`-printable, not `Serialize`.
 pub struct RefreshToken(SecretString);
 
@@ -367,6 +375,44 @@ mod tests {
             ours.verify_access(&token).unwrap_err(),
             TokenError::BadSignature
         );
+    }
+
+    #[test]
+    fn the_documented_refresh_token_pattern_is_exactly_what_parse_accepts() {
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let (session_last, secret_last) = ("AQgw", "AEIMQUYcgkosw048");
+        assert_eq!(
+            REFRESH_TOKEN_PATTERN,
+            format!(
+                "^([A-Za-z0-9_-]{{21}}[{session_last}]\\.)?[A-Za-z0-9_-]{{42}}[{secret_last}]$"
+            )
+        );
+        for first in ALPHABET.chars() {
+            for last in ALPHABET.chars() {
+                let secret = format!("{}{last}", first.to_string().repeat(42));
+                let expected = secret_last.contains(last);
+                assert_eq!(RefreshToken::parse(&secret).is_some(), expected, "{secret}");
+                let current = format!("{}A.{secret}", first.to_string().repeat(21));
+                assert_eq!(
+                    RefreshToken::parse(&current).is_some(),
+                    expected,
+                    "{current}"
+                );
+                let session = format!("{}{last}.{}A", first.to_string().repeat(21), "A".repeat(42));
+                assert_eq!(
+                    RefreshToken::parse(&session).is_some(),
+                    session_last.contains(last),
+                    "{session}"
+                );
+            }
+        }
+        for wrong_length in [42, 44, 65, 67] {
+            assert!(RefreshToken::parse(&"A".repeat(wrong_length)).is_none());
+        }
+        let token = RefreshToken::generate(SessionId::random());
+        let (session, secret) = token.expose().split_once('.').unwrap();
+        assert!(session_last.contains(session.chars().last().unwrap()));
+        assert!(secret_last.contains(secret.chars().last().unwrap()));
     }
 
     #[test]

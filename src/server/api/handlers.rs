@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
@@ -37,13 +37,16 @@ pub enum TokenDelivery {
     Body,
 }
 
+// The length limits, patterns and formats of these bodies are added when the
+// router is built (`super::contract`), from the running configuration.
+
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
     #[schema(example = "ada@example.com")]
     email: String,
     #[schema(example = "violet kettle anthem 42")]
     password: String,
-    /// Defaults to `password`.
+    /// Defaults to `password`; must equal it.
     password_confirm: Option<String>,
     #[serde(default)]
     token_delivery: TokenDelivery,
@@ -70,21 +73,36 @@ pub struct RefreshRequest {
 pub struct ChangePasswordRequest {
     current_password: String,
     new_password: String,
-    /// Defaults to `new_password`.
+    /// Defaults to `new_password`; must equal it.
     new_password_confirm: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct RevokeSessionRequest {
-    /// Needed unless this device signed in within the re-authentication window.
+    /// Needed unless this device signed in within the re-authentication
+    /// window (and ignored then). An empty or over-long one counts as none.
     password: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogoutParams {
     /// `local` (this device, the default), `others` (every other device) or
     /// `global` (everywhere).
+    #[param(value_type = LogoutScopeParam, inline, required = false)]
     scope: Option<String>,
+}
+
+/// The values of `scope`, for the document: the handler parses the string
+/// itself (`LogoutScope::from_str`) to answer an unknown one with its own
+/// message.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum LogoutScopeParam {
+    Local,
+    Others,
+    Global,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -202,8 +220,14 @@ fn deliver(
     responses(
         (status = 201, body = AuthResponse, description = "Created and signed in"),
         (status = 409, body = ErrorResponse, description = "`email_taken`"),
-        (status = 422, body = ErrorResponse, description = "`invalid_input`, `weak_password`, `password_mismatch`"),
-        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
+        (status = 422, body = ErrorResponse, description = "`weak_password` (a common, breached or guessable password), \
+            `password_mismatch` (`password_confirm` differs), or `invalid_input` (a body the schema refuses; a password whose \
+            NFKC-normalised length is outside the limits), or an address that is not a plain `local@domain` at a dotted domain \
+            (a display name, an IP literal, mixed scripts or a look-alike)"),
+        (status = 429, body = ErrorResponse, description = "`throttled`: too many registrations from this address, or of this email; \
+            see `Retry-After`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`. \
+            Or `unavailable`: the database cannot be reached"),
     ))]
 pub async fn register(
     State(state): State<AppState>,
@@ -228,8 +252,12 @@ pub async fn register(
     responses(
         (status = 200, body = AuthResponse, description = "Signed in"),
         (status = 401, body = ErrorResponse, description = "`invalid_credentials` (unknown email and wrong password alike)"),
-        (status = 429, body = ErrorResponse, description = "`throttled`; see `Retry-After`"),
-        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`: a body the schema refuses (no email address, \
+            an empty password, one longer than the limit once NFKC-normalised)"),
+        (status = 429, body = ErrorResponse, description = "`throttled`: too many failed sign-ins for this account or from this address; \
+            see `Retry-After`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`. \
+            Or `unavailable`: the database cannot be reached"),
     ))]
 pub async fn login(
     State(state): State<AppState>,
@@ -251,10 +279,15 @@ pub async fn login(
 
 /// Exchange a refresh token for new tokens. The old refresh token is retired;
 /// presenting it again later ends the session.
-#[utoipa::path(post, path = "/refresh", tag = "auth", request_body(content = Option<RefreshRequest>, description = "Omit to use the refresh-token cookie"),
+#[utoipa::path(post, path = "/refresh", tag = "auth", request_body(content = RefreshRequest, description = "Optional: omit the body (or send `{}`) to use the refresh-token cookie. \
+        A bearer client must send its refresh token here."),
     responses(
         (status = 200, body = AuthResponse, description = "Renewed"),
-        (status = 401, body = ErrorResponse, description = "`session_ended`"),
+        (status = 401, body = ErrorResponse, description = "`session_ended`: unknown, retired, revoked or expired refresh token; \
+            `unauthenticated`: none presented"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`: a body that is not a `RefreshRequest` object"),
+        (status = 429, body = ErrorResponse, description = "`throttled`: this session rotated its refresh token too often this minute \
+            (`PORTCULLIS_REFRESH_MAX_PER_MINUTE`); nothing changed, the token stays valid; see `Retry-After`"),
     ))]
 pub async fn refresh(
     State(state): State<AppState>,
@@ -298,6 +331,7 @@ pub async fn refresh(
         (status = 200, body = MessageResponse, description = "`{\"message\":\"Logged out successfully\"}`"),
         (status = 400, body = ErrorResponse, description = "`invalid_token`: an explicit bearer token that is malformed or not ours"),
         (status = 401, body = ErrorResponse, description = "`others`/`global` scope without a live session"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`: an unknown or repeated `scope`"),
         (status = 500, body = ErrorResponse, description = "`logout_failed`: `{\"error\":\"Error logging out\"}`; cookies are still cleared"),
     ))]
 pub async fn logout(
@@ -305,8 +339,25 @@ pub async fn logout(
     cookies: Cookies,
     client: ClientInfo,
     headers: HeaderMap,
-    Query(params): Query<LogoutParams>,
+    params: Result<Query<LogoutParams>, QueryRejection>,
 ) -> Response {
+    // axum's own rejection is plain text; this API answers with its error
+    // body (a repeated `scope`, say), as documented.
+    let params = match params {
+        Ok(Query(params)) => params,
+        Err(rejection) => {
+            let reason = rejection.body_text();
+            let reason = reason
+                .strip_prefix("Failed to deserialize query string: ")
+                .unwrap_or(&reason);
+            return AppError::new(
+                ErrorCode::InvalidInput,
+                format!("Invalid query string: {reason}."),
+            )
+            .on_field("scope")
+            .into_response();
+        }
+    };
     let scope = match params
         .scope
         .as_deref()
@@ -355,8 +406,9 @@ fn with_header(
         (status = 200, body = MessageResponse, description = "Changed"),
         (status = 401, body = ErrorResponse, description = "`unauthenticated` or `session_ended`"),
         (status = 422, body = ErrorResponse, description = "`invalid_current_password`, `weak_password`, `password_mismatch`, `same_password`, `invalid_input`"),
-        (status = 429, body = ErrorResponse, description = "`throttled`"),
-        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
+        (status = 429, body = ErrorResponse, description = "`throttled`: too many wrong current passwords; see `Retry-After`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`. \
+            Or `unavailable`: the database cannot be reached"),
     ))]
 pub async fn change_password(
     State(state): State<AppState>,
@@ -402,7 +454,10 @@ pub async fn me(SignedIn(principal): SignedIn) -> Json<MeResponse> {
 
 /// The user's active sessions, most recently used first.
 #[utoipa::path(get, path = "/sessions", tag = "auth", security(("bearer" = []), ("cookie" = [])),
-    responses((status = 200, body = SessionsResponse), (status = 401, body = ErrorResponse)))]
+    responses(
+        (status = 200, body = SessionsResponse),
+        (status = 401, body = ErrorResponse, description = "`unauthenticated`, `session_ended` or `invalid_token`"),
+    ))]
 pub async fn list_sessions(
     State(state): State<AppState>,
     SignedIn(principal): SignedIn,
@@ -426,15 +481,19 @@ pub async fn list_sessions(
 /// End one of your sessions, this one included. Needs `{"password": …}` unless
 /// this device signed in within the re-authentication window.
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "auth", security(("bearer" = []), ("cookie" = [])),
-    params(("id" = String, Path, description = "Session id")),
-    request_body(content = Option<RevokeSessionRequest>),
+    params(("id" = Uuid, Path, description = "Session id, as listed by `GET /auth/sessions`")),
+    request_body(content = RevokeSessionRequest, description = "Optional: needed only outside the re-authentication window"),
     responses(
         (status = 200, body = MessageResponse, description = "Revoked"),
-        (status = 401, body = ErrorResponse),
-        (status = 403, body = ErrorResponse, description = "`reauth_required`"),
+        (status = 401, body = ErrorResponse, description = "`unauthenticated`, `session_ended` or `invalid_token`"),
+        (status = 403, body = ErrorResponse, description = "`reauth_required`: enter the password again; \
+            or `cross_site_request`"),
         (status = 404, body = ErrorResponse, description = "`not_found`: no such session among yours"),
-        (status = 422, body = ErrorResponse, description = "`invalid_current_password`"),
-        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`"),
+        (status = 422, body = ErrorResponse, description = "`invalid_current_password`, or `invalid_input`: a body that is not a \
+            `RevokeSessionRequest` object"),
+        (status = 429, body = ErrorResponse, description = "`throttled`: too many wrong passwords; see `Retry-After`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`. \
+            Or `unavailable`: the database cannot be reached"),
     ))]
 pub async fn revoke_session(
     State(state): State<AppState>,

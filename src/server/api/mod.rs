@@ -5,18 +5,23 @@
 //! the same `#[utoipa::path]` declarations (`utoipa-axum`), so the document
 //! served at `/auth/openapi.json` cannot drift from the router.
 
+mod contract;
 mod extract;
 mod handlers;
 
-use axum::{Json, Router};
-use std::sync::OnceLock;
+use axum::{
+    Extension, Router,
+    body::Bytes,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
 use utoipa::{
     Modify, OpenApi,
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::state::AppState;
+use super::{config::PasswordPolicy, state::AppState};
 use crate::auth::{AppError, ErrorCode};
 
 pub use handlers::*;
@@ -62,8 +67,28 @@ impl Modify for SecuritySchemes {
 /// route of [`router`], so renaming one cannot silently undo this.
 pub const RESOLVED_BY_HANDLER: [&str; 2] = ["/auth/logout", "/auth/refresh"];
 
-/// The `/auth` router and the OpenAPI document describing exactly it.
-pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// The `/auth` router and the OpenAPI document describing exactly it, with
+/// the input limits of `passwords` (the running configuration). The document
+/// is served by this router only: every instance describes its own settings.
+pub fn router(passwords: PasswordPolicy) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, openapi) = parts(passwords);
+    let served = ServedDocument(Bytes::from(
+        serde_json::to_vec(&openapi).expect("the OpenAPI document serialises to JSON"),
+    ));
+    let routes = routes
+        .fallback(|| async { AppError::new(ErrorCode::NotFound, "No such endpoint.") })
+        .method_not_allowed_fallback(|| async {
+            AppError::new(
+                ErrorCode::MethodNotAllowed,
+                "This method is not allowed on this endpoint.",
+            )
+        })
+        .layer(Extension(served));
+    (Router::new().nest("/auth", routes), openapi)
+}
+
+/// The routes and their document, made to state the whole contract.
+fn parts(passwords: PasswordPolicy) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(register))
         .routes(routes!(login))
@@ -81,34 +106,40 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .into_iter()
         .map(|(path, item)| (format!("/auth{path}"), item))
         .collect();
-    let _ = DOCUMENT.set(openapi.clone());
-    let routes = routes
-        .fallback(|| async { AppError::new(ErrorCode::NotFound, "No such endpoint.") })
-        .method_not_allowed_fallback(|| async {
-            AppError::new(
-                ErrorCode::MethodNotAllowed,
-                "This method is not allowed on this endpoint.",
-            )
-        });
-    (Router::new().nest("/auth", routes), openapi)
+    contract::complete(&mut openapi, passwords);
+    (routes, openapi)
 }
 
-static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+/// The document as served, serialised once per router.
+#[derive(Clone)]
+pub struct ServedDocument(Bytes);
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "auth",
-    responses((status = 200, description = "The OpenAPI 3 document of this API", content_type = "application/json")))]
-pub async fn openapi_document() -> Json<Option<utoipa::openapi::OpenApi>> {
-    Json(DOCUMENT.get().cloned())
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API, with this instance's limits", content_type = "application/json")))]
+pub async fn openapi_document(Extension(document): Extension<ServedDocument>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document.0,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const POLICY: PasswordPolicy = PasswordPolicy {
+        min_chars: 12,
+        max_chars: 128,
+    };
+
     #[test]
     fn every_endpoint_that_reads_its_own_credentials_is_a_route() {
-        let (_, document) = router();
+        let (_, document) = router(POLICY);
         for path in RESOLVED_BY_HANDLER {
             assert!(
                 document.paths.paths.contains_key(path),

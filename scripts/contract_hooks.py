@@ -1,0 +1,97 @@
+"""Schemathesis hooks for the contract test (scripts/contract, #17 item 8).
+
+- FreshUser signs every request in with a bearer token of a freshly
+  registered user, and registers a new one after any operation that may end
+  its session (a logout, revoking a session), so the signed-in operations are
+  exercised for the whole run instead of answering 401 after the first logout.
+- semantic_refusals_only narrows the one allowance made in contract.toml: an
+  operation that sets or checks a password may refuse schema-valid data with
+  422, but only for what no JSON Schema can say (strength, equality with the
+  confirmation, the current password being right, a length that NFKC
+  normalisation changes). Any other 422 to valid data is a contract failure.
+"""
+
+import os
+import unicodedata
+import uuid
+
+import requests
+import schemathesis
+
+BASE_URL = os.environ["PORTCULLIS_CONTRACT_URL"]
+# Operations after which the token handed out may be dead.
+SESSION_ENDING = {("POST", "/auth/logout"), ("DELETE", "/auth/logout"), ("DELETE", "/auth/sessions/{id}")}
+
+
+@schemathesis.auth(refresh_interval=None)
+class FreshUser:
+    def __init__(self):
+        self.token = None
+
+    def get(self, case, ctx):
+        if self.token is None:
+            self.token = register()
+        token = self.token
+        if (case.method.upper(), case.operation.path) in SESSION_ENDING:
+            self.token = None
+        return token
+
+    def set(self, case, data, ctx):
+        case.headers = dict(case.headers or {})
+        case.headers["Authorization"] = f"Bearer {data}"
+
+
+def register():
+    """A new account, signed in, its access token (never printed)."""
+    email = f"contract-{uuid.uuid4().hex}@example.com"
+    response = requests.post(
+        f"{BASE_URL}/auth/register",
+        json={"email": email, "password": "violet kettle anthem 42", "token_delivery": "body"},
+        timeout=30,
+    )
+    if response.status_code != 201:
+        raise RuntimeError(f"registering the contract user failed: {response.status_code} {response.text}")
+    return response.json()["tokens"]["access_token"]
+
+
+# Per operation: the password fields and the 422 codes that no schema can
+# rule out. `invalid_input` on a password field is allowed only when NFKC
+# normalisation (which the server applies first) moves its length out of the
+# documented limits.
+SEMANTIC_422 = {
+    ("POST", "/auth/register"): (
+        {"password", "password_confirm"},
+        {"weak_password", "password_mismatch"},
+    ),
+    ("PUT", "/auth/password"): (
+        {"current_password", "new_password", "new_password_confirm"},
+        {"weak_password", "password_mismatch", "invalid_current_password", "same_password"},
+    ),
+    ("DELETE", "/auth/sessions/{id}"): ({"password"}, {"invalid_current_password"}),
+}
+
+
+@schemathesis.check
+def semantic_refusals_only(ctx, response, case):
+    rule = SEMANTIC_422.get((case.method.upper(), case.operation.path))
+    meta = case.meta
+    if rule is None or response.status_code != 422 or meta is None or not meta.generation.mode.is_positive:
+        return None
+    fields, codes = rule
+    body = response.json()
+    code, field = body.get("code"), body.get("field")
+    if code in codes:
+        return None
+    if code == "invalid_input" and field in fields and length_changed_by_nfkc(case, field):
+        return None
+    raise AssertionError(
+        f"Schema-valid data refused with 422 `{code}` on field `{field}`: "
+        "the schema should have ruled this request out"
+    )
+
+
+def length_changed_by_nfkc(case, field):
+    value = case.body.get(field) if isinstance(case.body, dict) else None
+    if not isinstance(value, str):
+        return False
+    return len(unicodedata.normalize("NFKC", value)) != len(value)
