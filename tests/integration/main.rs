@@ -19,3 +19,4 @@ mod route_generation;
 mod secrets_in_logs;
 mod security;
 mod sessions_and_audit;
+mod slow_clients;
