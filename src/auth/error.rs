@@ -25,6 +25,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     PayloadTooLarge,
     HeadersTooLarge,
+    /// The request body did not arrive in time (a slow or stalled client).
+    RequestTimeout,
     NotFound,
     MethodNotAllowed,
     /// Email or password is wrong; deliberately says which of them nobody knows.
@@ -66,6 +68,7 @@ impl ErrorCode {
             ReauthRequired | CrossSiteRequest => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
+            RequestTimeout => 408,
             EmailTaken => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
@@ -89,6 +92,7 @@ impl ErrorCode {
             UnsupportedMediaType => "unsupported_media_type",
             PayloadTooLarge => "payload_too_large",
             HeadersTooLarge => "headers_too_large",
+            RequestTimeout => "request_timeout",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             InvalidCredentials => "invalid_credentials",

@@ -41,6 +41,7 @@ pub struct Settings {
     pub hashing: HashingSettings,
     pub throttle: ThrottleSettings,
     pub maintenance: MaintenanceSettings,
+    pub connections: ConnectionSettings,
     /// The reverse proxies in front of us, which say who the client is.
     pub proxies: ProxySettings,
     /// Serve cookies without `Secure` beyond loopback (a plain-HTTP lab).
@@ -215,6 +216,27 @@ pub struct MaintenanceSettings {
     pub revoked_retention: Duration,
 }
 
+/// How long the server waits for slow or silent clients (see
+/// `server::serve`). Without these, a client that opens a connection and
+/// then trickles or sends nothing holds a task and a file descriptor forever.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    /// The longest wait for a complete request head: from the accept on a new
+    /// connection, from the end of the previous response on a kept-alive one.
+    pub header_read_timeout: Duration,
+    /// The longest a request body may take to arrive in full, from the moment
+    /// its head has been read. A total, not a per-read, budget, so trickling
+    /// a byte at a time does not extend it.
+    pub body_read_timeout: Duration,
+    /// The longest the application may take to produce an answer once the
+    /// request has been read; past it the client gets `503` and the work is
+    /// dropped.
+    pub request_timeout: Duration,
+    /// How long a connection with no request in flight may stay silent
+    /// before it is closed.
+    pub keepalive_timeout: Duration,
+}
+
 impl Settings {
     /// Reads `.env` if present (without overriding the environment), then the
     /// environment.
@@ -375,15 +397,17 @@ impl Settings {
         if maintenance.sweep_interval.is_zero() {
             return Err(invalid("PORTCULLIS_SWEEP_INTERVAL", "must be positive"));
         }
+        let database = DatabaseSettings::for_url(
+            database_url,
+            vars.number("PORTCULLIS_DB_MAX_CONNECTIONS", 10)?,
+            vars.duration("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "3s")?,
+            vars.duration("PORTCULLIS_DB_STATEMENT_TIMEOUT", "3s")?,
+        )?;
+        let connections = connection_settings(&vars, &hashing, &database)?;
         Ok(Settings {
             leptos,
             data_dir,
-            database: DatabaseSettings::for_url(
-                database_url,
-                vars.number("PORTCULLIS_DB_MAX_CONNECTIONS", 10)?,
-                vars.duration("PORTCULLIS_DB_ACQUIRE_TIMEOUT", "3s")?,
-                vars.duration("PORTCULLIS_DB_STATEMENT_TIMEOUT", "3s")?,
-            )?,
+            database,
             public_url,
             secure_cookies: vars
                 .get("PORTCULLIS_SECURE_COOKIES")
@@ -395,6 +419,7 @@ impl Settings {
             hashing,
             throttle,
             maintenance,
+            connections,
             proxies: parse_proxies(&vars)?,
             allow_insecure_http: vars
                 .get("PORTCULLIS_ALLOW_INSECURE_HTTP")
@@ -482,6 +507,52 @@ fn development_origins(public_origin: &str, addr: SocketAddr) -> Vec<String> {
         }
     }
     origins
+}
+
+/// The connection timeouts, each positive and at most ten minutes.
+fn connection_settings(
+    vars: &Vars<'_>,
+    hashing: &HashingSettings,
+    database: &DatabaseSettings,
+) -> Result<ConnectionSettings, ConfigError> {
+    let bounded = |key: &'static str, default: &str| -> Result<Duration, ConfigError> {
+        let value = vars.duration(key, default)?;
+        if value.is_zero() || value > Duration::from_secs(600) {
+            return Err(invalid(key, "must be positive and at most 10m"));
+        }
+        Ok(value)
+    };
+    let header_read_timeout = bounded("PORTCULLIS_HEADER_READ_TIMEOUT", "10s")?;
+    let connections = ConnectionSettings {
+        header_read_timeout,
+        body_read_timeout: bounded("PORTCULLIS_BODY_READ_TIMEOUT", "10s")?,
+        request_timeout: bounded("PORTCULLIS_REQUEST_TIMEOUT", "30s")?,
+        // Unset, it follows a header-read timeout shorter than its default.
+        keepalive_timeout: match vars.get("PORTCULLIS_KEEPALIVE_TIMEOUT") {
+            Some(_) => bounded("PORTCULLIS_KEEPALIVE_TIMEOUT", "")?,
+            None => Duration::from_secs(5).min(header_read_timeout),
+        },
+    };
+    // A login may wait its whole budget for a hashing worker and for a
+    // database connection, and each of those answers 503 itself when it runs
+    // out. The request timeout is the backstop behind them, never the limit
+    // that cuts a legitimate login short.
+    if connections.request_timeout <= hashing.queue_timeout + database.acquire_timeout {
+        return Err(invalid(
+            "PORTCULLIS_REQUEST_TIMEOUT",
+            "must be longer than PORTCULLIS_HASH_QUEUE_TIMEOUT plus PORTCULLIS_DB_ACQUIRE_TIMEOUT",
+        ));
+    }
+    // hyper's header-read timer also runs while a kept-alive connection waits
+    // for its next request, so a longer idle allowance would never apply.
+    if connections.keepalive_timeout > connections.header_read_timeout {
+        return Err(invalid(
+            "PORTCULLIS_KEEPALIVE_TIMEOUT",
+            "must be at most PORTCULLIS_HEADER_READ_TIMEOUT (the wait for a request head \
+             also bounds the idle time between requests)",
+        ));
+    }
+    Ok(connections)
 }
 
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -657,6 +728,13 @@ mod tests {
         assert_eq!(s.sessions.refresh_grace, Duration::from_secs(10));
         assert_eq!((s.passwords.min_chars, s.passwords.max_chars), (12, 128));
         assert!(s.jwt.keys.is_none() && s.public_url.is_none() && s.secure_cookies.is_none());
+        let c = s.connections;
+        assert_eq!(c.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.body_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.keepalive_timeout, Duration::from_secs(5));
+        let short = settings(&[("PORTCULLIS_HEADER_READ_TIMEOUT", "2s")]).expect("valid");
+        assert_eq!(short.connections.keepalive_timeout, Duration::from_secs(2));
     }
 
     #[test]
@@ -725,6 +803,15 @@ mod tests {
             ("PORTCULLIS_TRUSTED_PROXIES", "yes"),
             ("PORTCULLIS_TRUST_FORWARDED_FOR", "maybe"),
             ("PORTCULLIS_FORWARDED_HEADER", "x-real-ip"),
+            ("PORTCULLIS_HEADER_READ_TIMEOUT", "slow"),
+            ("PORTCULLIS_HEADER_READ_TIMEOUT", "0s"),
+            ("PORTCULLIS_HEADER_READ_TIMEOUT", "1h"),
+            ("PORTCULLIS_BODY_READ_TIMEOUT", "10"),
+            ("PORTCULLIS_BODY_READ_TIMEOUT", "0ms"),
+            ("PORTCULLIS_REQUEST_TIMEOUT", "forever"),
+            ("PORTCULLIS_REQUEST_TIMEOUT", "3s"),
+            ("PORTCULLIS_KEEPALIVE_TIMEOUT", "0s"),
+            ("PORTCULLIS_KEEPALIVE_TIMEOUT", "1m"),
         ];
         for (key, value) in cases {
             let err = settings(&[(key, value)]).unwrap_err().to_string();

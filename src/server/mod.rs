@@ -15,6 +15,7 @@ pub mod keys;
 pub mod middleware;
 pub mod passwords;
 pub mod readiness;
+pub mod serve;
 pub mod service;
 pub mod startup;
 pub mod state;

@@ -9,7 +9,6 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     middleware::{from_fn, from_fn_with_state},
     routing::{any, get},
-    serve::ListenerExt,
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
@@ -24,9 +23,10 @@ use super::{
     cookies::SessionCookies,
     db::Store,
     keys::load_jwt_keys,
-    middleware::{csrf, headers, server_fn_status, session},
+    middleware::{csrf, deadlines, headers, server_fn_status, session},
     passwords::Passwords,
     readiness::{healthz, prepare_schema, readyz, require_schema},
+    serve::{raise_open_file_limit, serve},
     service::AuthService,
     state::{AppState, StateInner},
     static_files::static_routes,
@@ -41,6 +41,7 @@ use crate::{
 /// Starts the server from the environment and runs it until SIGTERM/Ctrl-C.
 pub async fn run() -> anyhow::Result<()> {
     super::telemetry::init();
+    raise_open_file_limit();
     let settings = Settings::from_env()?;
     let app = Application::build(settings).await?;
     tracing::info!(address = %app.local_addr(), origin = %app.state().public_origin, "Portcullis is listening");
@@ -131,19 +132,12 @@ impl Application {
             self.state.settings.maintenance,
             self.state.settings.throttle,
         );
-        // Without TCP_NODELAY, keep-alive clients stall ~40 ms on small
-        // responses (Nagle + delayed ACK).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::warn!(%error, "failed to set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(
-            listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
+        let result = serve(
+            self.listener,
+            self.router,
+            self.state.settings.connections,
+            signal,
         )
-        .with_graceful_shutdown(signal)
         .await;
         sweeper.abort();
         self.state.store.close().await;
@@ -190,6 +184,12 @@ pub fn app_router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(static_routes(&leptos_options))
         .merge(dynamic)
+        // Inside `security_headers`: its size checks come first, and its
+        // headers decorate the 408/503 answers too.
+        .layer(from_fn_with_state(
+            state.clone(),
+            deadlines::request_deadlines,
+        ))
         .layer(from_fn_with_state(state.clone(), headers::security_headers))
         // Faults are logged once, with their cause, where they are answered
         // (`AuthError::to_app_error`); a second line per 5xx says nothing new.

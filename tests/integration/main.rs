@@ -21,5 +21,6 @@ mod route_generation;
 mod secrets_in_logs;
 mod security;
 mod sessions_and_audit;
+mod slow_clients;
 mod stalled_database;
 mod throttling;

@@ -17,6 +17,15 @@ pub struct ServerProcess {
     child: Child,
     pub log: PathBuf,
     vars: HashMap<String, String>,
+    open_files: Option<OpenFileLimit>,
+}
+
+/// `ulimit` limits on open files for a server process.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenFileLimit {
+    pub soft: u64,
+    /// `None`: the hard limit stays as the test process has it.
+    pub hard: Option<u64>,
 }
 
 impl ServerProcess {
@@ -28,9 +37,27 @@ impl ServerProcess {
         process
     }
 
+    /// Like [`ServerProcess::start`], under a limit on open files (set by
+    /// the shell that then `exec`s the binary, so the process id is the
+    /// server's).
+    pub async fn start_with_open_files(
+        env: &Environment,
+        extra: &[(&str, &str)],
+        limit: OpenFileLimit,
+    ) -> ServerProcess {
+        let vars = ServerProcess::vars_for(env, extra);
+        let process = ServerProcess::launch(vars, env, Some(limit));
+        process.wait_until_ready(Duration::from_secs(30)).await;
+        process
+    }
+
     /// Starts an instance without waiting for readiness (its database may be
     /// down on purpose).
     pub fn start_unready(env: &Environment, extra: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::launch(ServerProcess::vars_for(env, extra), env, None)
+    }
+
+    fn vars_for(env: &Environment, extra: &[(&str, &str)]) -> HashMap<String, String> {
         let mut vars = env.vars();
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         // Instances of one deployment share the signing key by configuration.
@@ -38,22 +65,30 @@ impl ServerProcess {
             .or_insert_with(|| env.jwt_keys.clone());
         vars.entry("RUST_LOG".into())
             .or_insert_with(|| "warn".into());
-        ServerProcess::launch(vars, env)
+        vars
     }
 
-    fn launch(mut vars: HashMap<String, String>, env: &Environment) -> ServerProcess {
+    fn launch(
+        mut vars: HashMap<String, String>,
+        env: &Environment,
+        open_files: Option<OpenFileLimit>,
+    ) -> ServerProcess {
         let port = free_port();
         vars.insert("LEPTOS_SITE_ADDR".into(), format!("127.0.0.1:{port}"));
         vars.insert(
             "LEPTOS_SITE_ROOT".into(),
             env.data_dir.path().join("site").display().to_string(),
         );
-        ServerProcess::launch_with(vars, env)
+        ServerProcess::launch_with(vars, env, open_files)
     }
 
     /// Starts the binary with exactly `vars` (plus PATH): nothing from the
     /// developer's own environment or `.env` leaks in.
-    fn launch_with(vars: HashMap<String, String>, env: &Environment) -> ServerProcess {
+    fn launch_with(
+        vars: HashMap<String, String>,
+        env: &Environment,
+        open_files: Option<OpenFileLimit>,
+    ) -> ServerProcess {
         let address = format!("http://{}", vars["LEPTOS_SITE_ADDR"]);
         let log = env
             .data_dir
@@ -62,7 +97,23 @@ impl ServerProcess {
         let output = std::fs::File::create(&log).expect("a log file");
         // Run from the data directory, so a developer's `.env` in the
         // repository is not read either.
-        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        let binary = env!("CARGO_BIN_EXE_portcullis");
+        let mut command = match open_files {
+            None => Command::new(binary),
+            Some(limit) => {
+                // The soft limit first: a hard limit below the current soft
+                // one is refused.
+                let mut ulimit = format!("ulimit -S -n {} && ", limit.soft);
+                if let Some(hard) = limit.hard {
+                    ulimit.push_str(&format!("ulimit -H -n {hard} && "));
+                }
+                ulimit.push_str("exec \"$0\"");
+                let mut shell = Command::new("/bin/sh");
+                shell.arg("-c").arg(ulimit).arg(binary);
+                shell
+            }
+        };
+        let child = command
             .current_dir(env.data_dir.path())
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -77,6 +128,7 @@ impl ServerProcess {
             child,
             log,
             vars,
+            open_files,
         }
     }
 
@@ -119,8 +171,12 @@ impl ServerProcess {
     /// A new process with the same configuration, on the same port.
     pub async fn restart(&mut self, env: &Environment) {
         self.kill();
-        *self = ServerProcess::launch_with(self.vars.clone(), env);
+        *self = ServerProcess::launch_with(self.vars.clone(), env, self.open_files);
         self.wait_until_ready(Duration::from_secs(30)).await;
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn output(&self) -> String {
