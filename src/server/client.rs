@@ -26,6 +26,18 @@ const MAX_USER_AGENT: usize = 512;
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The device cookie this browser sent, if any (unverified).
+    pub device: Option<DeviceCookie>,
+}
+
+/// A device cookie's raw value. Not printed: it is a proof of past sign-ins.
+#[derive(Clone, Default)]
+pub struct DeviceCookie(pub String);
+
+impl std::fmt::Debug for DeviceCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceCookie(..)")
+    }
 }
 
 impl ClientInfo {
@@ -46,6 +58,7 @@ impl ClientInfo {
         ClientInfo {
             ip: client_address(headers, peer, proxies).map(|ip| ip.to_canonical().to_string()),
             user_agent,
+            device: None,
         }
     }
 
@@ -333,7 +346,7 @@ mod tests {
     fn ipv6_clients_share_the_bucket_of_their_64() {
         let info = |ip: &str| ClientInfo {
             ip: Some(ip.into()),
-            user_agent: None,
+            ..ClientInfo::default()
         };
         assert_eq!(
             info("2001:db8:1:2::1").network().as_deref(),

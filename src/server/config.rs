@@ -177,6 +177,9 @@ pub struct ThrottleSettings {
     pub account_max_failures: u32,
     /// Failures per client IP before backoff starts.
     pub ip_max_failures: u32,
+    /// Failures per account, from any device known or not, before backoff
+    /// starts: the backstop behind the device-cookie exemption.
+    pub account_backstop_failures: u32,
     /// Registrations (of any outcome) per client network, and per address,
     /// before backoff starts.
     pub register_ip_max_attempts: u32,
@@ -363,6 +366,7 @@ impl Settings {
         let throttle = ThrottleSettings {
             account_max_failures: vars.number("PORTCULLIS_LOGIN_MAX_FAILURES", 5)?,
             ip_max_failures: vars.number("PORTCULLIS_LOGIN_IP_MAX_FAILURES", 50)?,
+            account_backstop_failures: vars.number("PORTCULLIS_LOGIN_BACKSTOP_FAILURES", 100)?,
             register_ip_max_attempts: vars.number("PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS", 20)?,
             register_email_max_attempts: vars
                 .number("PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS", 3)?,
@@ -376,6 +380,10 @@ impl Settings {
                 throttle.account_max_failures,
             ),
             ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", throttle.ip_max_failures),
+            (
+                "PORTCULLIS_LOGIN_BACKSTOP_FAILURES",
+                throttle.account_backstop_failures,
+            ),
             (
                 "PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS",
                 throttle.register_ip_max_attempts,
@@ -792,6 +800,7 @@ mod tests {
             ("PORTCULLIS_ALLOW_INSECURE_HTTP", "maybe"),
             ("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "0"),
             ("PORTCULLIS_REFRESH_MAX_PER_MINUTE", "0"),
+            ("PORTCULLIS_LOGIN_BACKSTOP_FAILURES", "0"),
             ("PORTCULLIS_REFRESH_MAX_PER_MINUTE", "often"),
             ("PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS", "0"),
             ("PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS", "many"),

@@ -15,7 +15,7 @@ use tower_cookies::{
     },
 };
 
-use super::{service::Issued, time::Timestamp};
+use super::{client::DeviceCookie, service::Issued, time::Timestamp};
 
 /// Longest cookie value we look at; ours are well under 1 KiB.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -25,7 +25,11 @@ pub struct SessionCookies {
     secure: bool,
     access_name: &'static str,
     refresh_name: &'static str,
+    device_name: &'static str,
 }
+
+/// How long a device cookie lasts (browsers cap cookies at 400 days).
+const DEVICE_COOKIE_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// The raw tokens a request carried in cookies.
 #[derive(Clone, Debug, Default)]
@@ -47,12 +51,14 @@ impl SessionCookies {
                 secure,
                 access_name: "__Host-portcullis_access",
                 refresh_name: "__Host-portcullis_refresh",
+                device_name: "__Host-portcullis_device",
             }
         } else {
             SessionCookies {
                 secure,
                 access_name: "portcullis_access",
                 refresh_name: "portcullis_refresh",
+                device_name: "portcullis_device",
             }
         }
     }
@@ -67,6 +73,19 @@ impl SessionCookies {
 
     pub fn refresh_name(&self) -> &'static str {
         self.refresh_name
+    }
+
+    pub fn device_name(&self) -> &'static str {
+        self.device_name
+    }
+
+    /// The device cookie (see `TokenIssuer::issue_device`), unverified.
+    pub fn read_device(&self, cookies: &Cookies) -> Option<DeviceCookie> {
+        cookies
+            .get(self.device_name)
+            .map(|c| c.value().to_string())
+            .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
+            .map(DeviceCookie)
     }
 
     pub fn read(&self, cookies: &Cookies) -> CookieCredentials {
@@ -96,9 +115,14 @@ impl SessionCookies {
             issued.refresh_token.expose().to_string(),
             now.until(issued.refresh_expires_at),
         ));
+        if let Some(device) = &issued.device_cookie {
+            cookies.add(self.build(self.device_name, device.clone(), DEVICE_COOKIE_TTL));
+        }
     }
 
-    /// Expires both cookies: empty value, `Max-Age=0` and an `Expires` in 1970.
+    /// Expires both session cookies: empty value, `Max-Age=0` and an
+    /// `Expires` in 1970. The device cookie stays: it outlives sign-out, or an
+    /// owner who signed out would be locked out like a stranger.
     pub fn clear(&self, cookies: &Cookies) {
         for name in [self.access_name, self.refresh_name] {
             let mut cookie = self.build(name, String::new(), std::time::Duration::ZERO);
@@ -137,12 +161,13 @@ impl SessionCookies {
 }
 
 /// The header sent with every answer that ends this device's session: the
-/// browser drops its HTTP cache (so Back cannot show a private page), its
-/// storage and every cookie of this site. The "signed out" notice travels in
-/// the URL, so clearing cookies cannot hide it.
+/// browser drops its HTTP cache (so Back cannot show a private page) and its
+/// storage. Not `"cookies"`: that would clear every cookie of the site and
+/// its sibling subdomains, the device cookie included; the session cookies
+/// are expired by name instead.
 fn clear_site_data() -> (HeaderName, HeaderValue) {
     (
         HeaderName::from_static("clear-site-data"),
-        HeaderValue::from_static("\"cache\", \"storage\", \"cookies\""),
+        HeaderValue::from_static("\"cache\", \"storage\""),
     )
 }

@@ -68,6 +68,8 @@ struct VerificationKey {
 }
 
 pub struct TokenIssuer {
+    /// Keys for device cookies, derived from the JWT keys (first signs).
+    device_keys: Vec<(String, [u8; 32])>,
     signing_kid: String,
     signing_key: EncodingKey,
     verification: HashMap<String, VerificationKey>,
@@ -91,6 +93,15 @@ impl TokenIssuer {
     pub fn new(keys: &[JwtKeySpec], settings: &JwtSettings) -> anyhow::Result<Self> {
         let signing = keys.first().context("At least one JWT key is required")?;
         Ok(Self {
+            device_keys: keys
+                .iter()
+                .map(|k| {
+                    (
+                        k.kid.clone(),
+                        derive_key(k.secret.expose_secret(), DEVICE_KEY_LABEL),
+                    )
+                })
+                .collect(),
             signing_kid: signing.kid.clone(),
             signing_key: EncodingKey::from_secret(signing.secret.expose_secret()),
             verification: keys
@@ -109,6 +120,35 @@ impl TokenIssuer {
 
     pub fn access_ttl(&self) -> Duration {
         self.access_ttl
+    }
+
+    /// A device cookie (OWASP's defence against online guessing): proof that
+    /// this browser once signed in as `login` (a normalised email), so it may
+    /// keep signing in while the account is locked to unknown devices.
+    /// `<kid>.<nonce>.<HMAC(device key, login, nonce)>`; the nonce is the
+    /// device's own throttle key. The login is not in the cookie.
+    pub fn issue_device(&self, login: &str) -> String {
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let nonce = URL_SAFE_NO_PAD.encode(nonce);
+        let (kid, key) = &self.device_keys[0];
+        let tag = device_mac(key, login, &nonce).finalize().into_bytes();
+        format!("{kid}.{nonce}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The device's id (its nonce) when `cookie` is a device cookie this
+    /// server issued for `login`; `None` for anything else, including a
+    /// cookie another account's sign-in left in this browser.
+    pub fn verify_device(&self, login: &str, cookie: &str) -> Option<String> {
+        let mut parts = cookie.rsplitn(3, '.');
+        let (tag, nonce, kid) = (parts.next()?, parts.next()?, parts.next()?);
+        if nonce.len() != DEVICE_NONCE_LEN {
+            return None;
+        }
+        let (_, key) = self.device_keys.iter().find(|(id, _)| id == kid)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        device_mac(key, login, nonce).verify_slice(&tag).ok()?;
+        Some(nonce.to_string())
     }
 
     /// Issues an access token for a session; returns it with its expiry.
@@ -274,6 +314,29 @@ impl RefreshToken {
         mac.update(self.expose().as_bytes());
         Self::of_session(session, &mac.finalize().into_bytes())
     }
+}
+
+const DEVICE_KEY_LABEL: &[u8] = b"portcullis device cookie v1";
+/// 16 random bytes in unpadded base64url.
+const DEVICE_NONCE_LEN: usize = 22;
+
+/// A key for one purpose, derived from a configured secret: HMAC(secret,
+/// label), so a device cookie's tag can never pass for a JWT signature.
+fn derive_key(secret: &[u8], label: &[u8]) -> [u8; 32] {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret).expect("HMAC-SHA256 accepts keys of any length");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
+}
+
+fn device_mac(key: &[u8], login: &str, nonce: &str) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key).expect("HMAC-SHA256 accepts keys of any length");
+    for part in [b"device".as_slice(), login.as_bytes(), nonce.as_bytes()] {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac
 }
 
 /// A fresh random per-session rotation key.

@@ -27,7 +27,12 @@ async fn signing_in_with_the_right_password_works_and_sets_http_only_lax_cookies
     .await;
     assert_eq!(response.status(), StatusCode::OK);
     let cookies = set_cookies(&response);
-    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    // The two session cookies, and the device cookie of a password sign-in.
+    assert_eq!(cookies.len(), 3, "{cookies:?}");
+    assert!(
+        cookies.iter().any(|c| c.starts_with("portcullis_device=")),
+        "{cookies:?}"
+    );
     for cookie in &cookies {
         assert!(
             cookie.contains("HttpOnly")
@@ -226,8 +231,8 @@ async fn changing_the_password_ends_the_other_sessions_and_keeps_this_one(backen
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         set_cookies(&response).len(),
-        2,
-        "fresh tokens for this session"
+        3,
+        "fresh tokens for this session, and the device cookie"
     );
     assert_ne!(app.cookie(app.access_cookie_name()).unwrap(), old_access);
 

@@ -11,7 +11,8 @@ async fn register_answers_201_and_refuses_a_taken_email_with_409(backend: Backen
     let body = json!({ "email": email, "password": PASSWORD });
     let created = app.api_post("/auth/register", body.clone()).await;
     assert_eq!(created.status(), StatusCode::CREATED);
-    assert_eq!(set_cookies(&created).len(), 2);
+    // The session cookies and the device cookie.
+    assert_eq!(set_cookies(&created).len(), 3);
     let json: Value = created.json().await.unwrap();
     assert_eq!(json["user"]["email"], email.as_str());
     assert!(

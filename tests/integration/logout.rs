@@ -18,7 +18,7 @@ async fn logout_clears_both_cookies_and_revokes_the_session_in_the_database(back
     assert!(expires_cookie(&response, app.refresh_cookie_name()));
     assert_eq!(
         response.headers()["clear-site-data"],
-        "\"cache\", \"storage\", \"cookies\""
+        "\"cache\", \"storage\""
     );
     let (revoked_at, reason) = app
         .store()

@@ -7,6 +7,7 @@ mod process;
 mod account;
 mod client_addresses;
 mod crash_safety;
+mod device_cookies;
 mod hostile_inputs;
 mod json_api;
 mod login_under_load;

@@ -185,7 +185,8 @@ async fn secure_mode_uses_host_prefixed_secure_cookies_and_hsts(backend: Backend
             .starts_with("max-age=")
     );
     let cookies = set_cookies(&response);
-    assert_eq!(cookies.len(), 2);
+    // Access, refresh and device cookies, all with the prefix.
+    assert_eq!(cookies.len(), 3);
     for cookie in cookies {
         assert!(cookie.starts_with("__Host-portcullis_"), "{cookie}");
         assert!(

@@ -106,11 +106,12 @@ pub async fn resolve_session(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let client = ClientInfo::from_request(
+    let mut client = ClientInfo::from_request(
         request.headers(),
         request.extensions(),
         &state.settings.proxies,
     );
+    client.device = state.cookies.read_device(&cookies);
     let auth = if resolved_by_handler(request.uri().path()) {
         AuthState::Deferred
     } else {

@@ -11,10 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{
-    Principal,
-    throttle::{ACCOUNT_KEY_PREFIX, Reservation},
-};
+use super::{Principal, throttle::Reservation};
 use crate::server::{
     client::ClientInfo,
     db::{EventKind, NewEvent, SessionId, Store, UserId},
@@ -91,7 +88,7 @@ impl Audit {
         now: Timestamp,
     ) {
         for lock in reservation.locked {
-            let owner = user_id.filter(|_| lock.key.starts_with(ACCOUNT_KEY_PREFIX));
+            let owner = user_id.filter(|_| lock.of_account);
             let detail = format!("{} locked after {} attempts", lock.key, lock.attempts);
             self.record(
                 EventKind::ThrottleLocked,

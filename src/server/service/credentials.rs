@@ -18,6 +18,11 @@ impl From<EmailProblem> for AuthError {
     }
 }
 
+/// The throttle and device-cookie key of a signed-in account's email.
+fn account_key(email: &str) -> String {
+    Email::parse_existing(email).map_or_else(|_| email.to_lowercase(), |email| email.normalized)
+}
+
 fn hints(email: &Email) -> Vec<String> {
     password_hints(&email.normalized)
 }
@@ -112,9 +117,10 @@ impl AuthService {
                 .await;
             return Err(AuthError::EmailTaken);
         }
-        let issued = self
+        let mut issued = self
             .start_session(user_id, email.display, &hash, client, now)
             .await?;
+        issued.device_cookie = Some(self.tokens.issue_device(&email.normalized));
         self.audit
             .of(EventKind::Registered, Some(&issued.principal), client, None)
             .await;
@@ -137,7 +143,8 @@ impl AuthService {
             .check_length(password)
             .map_err(|problem| AuthError::password("password", problem))?;
         let now = Timestamp::now();
-        let keys = self.throttle.login_keys(&email.normalized, client);
+        let device = self.trusted_device(&email.normalized, client);
+        let keys = self.throttle.login_keys(&email.normalized, device, client);
         // The attempt is counted before the password is checked: a burst of
         // parallel guesses gets no more checks than the limit allows. A
         // refused attempt writes nothing (see `Throttle::reserve`).
@@ -180,13 +187,14 @@ impl AuthService {
         self.throttle.release(&keys[1..]).await;
         // Only if the password just checked is still the current one: a
         // password change that committed meanwhile wins.
-        let issued = self
+        let mut issued = self
             .start_session(user.id, user.email, &user.password_hash, client, now)
             .await
             .map_err(|error| match error {
                 AuthError::PasswordChangedMeanwhile => AuthError::InvalidCredentials,
                 other => other,
             })?;
+        issued.device_cookie = Some(self.tokens.issue_device(&email.normalized));
         if verification.needs_rehash {
             self.upgrade_hash(user.id, &user.password_hash, password)
                 .await;
@@ -252,12 +260,14 @@ impl AuthService {
         let (access_token, access_expires_at) =
             self.tokens
                 .issue_access(principal.user_id, principal.session_id, now)?;
+        let device_cookie = self.tokens.issue_device(&account_key(&principal.email));
         Ok(Issued {
             principal,
             access_token,
             access_expires_at,
             refresh_token: refresh,
             refresh_expires_at: session_expires_at,
+            device_cookie: Some(device_cookie),
         })
     }
 
@@ -270,10 +280,10 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let now = Timestamp::now();
-        // The same account key sign-in uses.
-        let account = Email::parse_existing(&principal.email)
-            .map_or_else(|_| principal.email.to_lowercase(), |email| email.normalized);
-        let keys = [self.throttle.account(&account)];
+        // The same keys sign-in uses, without the address's.
+        let account = account_key(&principal.email);
+        let device = self.trusted_device(&account, client);
+        let keys = self.throttle.password_keys(&account, device);
         let reservation = self.throttle.reserve(&keys, now).await?;
         let checked = async {
             let user = self
@@ -305,6 +315,13 @@ impl AuthService {
             }
         }
         Ok(())
+    }
+
+    /// The device id of the client's device cookie when it is one this
+    /// server issued to a browser that signed in as `account`.
+    fn trusted_device(&self, account: &str, client: &ClientInfo) -> Option<String> {
+        let cookie = client.device.as_ref()?;
+        self.tokens.verify_device(account, &cookie.0)
     }
 
     /// Re-hashes with current parameters after a successful login. A failure

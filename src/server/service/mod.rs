@@ -55,6 +55,9 @@ pub struct Issued {
     pub access_expires_at: Timestamp,
     pub refresh_token: RefreshToken,
     pub refresh_expires_at: Timestamp,
+    /// A device cookie to set (after a password sign-in; see
+    /// `TokenIssuer::issue_device`).
+    pub device_cookie: Option<String>,
 }
 
 pub struct AuthService {
@@ -179,6 +182,7 @@ impl AuthService {
             access_expires_at,
             refresh_token,
             refresh_expires_at: expires_at,
+            device_cookie: None,
         })
     }
 
@@ -197,6 +201,7 @@ impl AuthService {
             access_expires_at,
             refresh_token,
             refresh_expires_at: record.expires_at,
+            device_cookie: None,
         })
     }
 }

@@ -21,6 +21,8 @@ use crate::server::{
 pub(crate) struct ThrottleKey {
     pub key: String,
     pub limit: u32,
+    /// The counter is about one account (its lock is shown to its owner).
+    pub of_account: bool,
 }
 
 /// The account counters' prefix (sign-in and re-authentication).
@@ -39,6 +41,7 @@ pub(crate) struct Reservation {
 pub(crate) struct Lock {
     pub key: String,
     pub attempts: i64,
+    pub of_account: bool,
 }
 
 pub(crate) struct Throttle {
@@ -51,27 +54,51 @@ impl Throttle {
         Throttle { store, settings }
     }
 
-    /// The account's counter: shared by sign-in and re-authentication, so a
-    /// stolen session cannot be used to guess the password either.
-    pub(crate) fn account(&self, email_normalized: &str) -> ThrottleKey {
-        ThrottleKey {
-            key: format!("{ACCOUNT_KEY_PREFIX}{email_normalized}"),
-            limit: self.settings.account_max_failures,
-        }
+    /// The counters a password check counts against, following OWASP's
+    /// device-cookie pattern: a browser that proves (by its device cookie)
+    /// that it signed in to this account before counts on its own key, so a
+    /// stranger's guesses, which lock the account's key for every unknown
+    /// device, do not lock its owner out. Every check also counts on a much
+    /// higher account-wide backstop. Shared by sign-in and
+    /// re-authentication, so a stolen session cannot be used to guess the
+    /// password either.
+    pub(crate) fn password_keys(&self, account: &str, device: Option<String>) -> Vec<ThrottleKey> {
+        let first = match device {
+            Some(device) => ThrottleKey {
+                key: format!("device:{device}"),
+                limit: self.settings.account_max_failures,
+                of_account: true,
+            },
+            None => ThrottleKey {
+                key: format!("{ACCOUNT_KEY_PREFIX}{account}"),
+                limit: self.settings.account_max_failures,
+                of_account: true,
+            },
+        };
+        vec![
+            first,
+            ThrottleKey {
+                key: format!("backstop:{account}"),
+                limit: self.settings.account_backstop_failures,
+                of_account: true,
+            },
+        ]
     }
 
-    /// A sign-in's counters: the account, and the client's network when
-    /// known (see [`ClientInfo::network`]).
+    /// A sign-in's counters: [`password_keys`](Self::password_keys), and the
+    /// client's network when known (see [`ClientInfo::network`]).
     pub(crate) fn login_keys(
         &self,
-        email_normalized: &str,
+        account: &str,
+        device: Option<String>,
         client: &ClientInfo,
     ) -> Vec<ThrottleKey> {
-        let mut keys = vec![self.account(email_normalized)];
+        let mut keys = self.password_keys(account, device);
         if let Some(network) = client.network() {
             keys.push(ThrottleKey {
                 key: format!("ip:{network}"),
                 limit: self.settings.ip_max_failures,
+                of_account: false,
             });
         }
         keys
@@ -87,11 +114,13 @@ impl Throttle {
         let mut keys = vec![ThrottleKey {
             key: format!("register-email:{email_normalized}"),
             limit: self.settings.register_email_max_attempts,
+            of_account: false,
         }];
         if let Some(network) = client.network() {
             keys.push(ThrottleKey {
                 key: format!("register-ip:{network}"),
                 limit: self.settings.register_ip_max_attempts,
+                of_account: false,
             });
         }
         keys
@@ -127,6 +156,7 @@ impl Throttle {
                         locked.push(Lock {
                             key: key.key.clone(),
                             attempts: count,
+                            of_account: key.of_account,
                         });
                     }
                     continue;
@@ -185,6 +215,7 @@ mod tests {
         ThrottleSettings {
             account_max_failures: 5,
             ip_max_failures: 50,
+            account_backstop_failures: 100,
             register_ip_max_attempts: 20,
             register_email_max_attempts: 3,
             base_delay: Duration::from_secs(1),
