@@ -96,6 +96,8 @@ export default defineConfig({
           PORTCULLIS_SECURE_COOKIES: '',
           PORTCULLIS_TRUST_FORWARDED_FOR: '',
           PORTCULLIS_TRUSTED_PROXIES: '',
+          // Mail goes to <data dir>/outbox/, where the recovery test reads it.
+          PORTCULLIS_SMTP_URL: '',
           // Every test registers its own account, all from 127.0.0.1.
           PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS: '10000',
           // The throttling test locks its own account after 5 failures; a

@@ -9,6 +9,9 @@
   422, but only for what no JSON Schema can say (strength, equality with the
   confirmation, the current password being right, a length that NFKC
   normalisation changes). Any other 422 to valid data is a contract failure.
+- unknown_links_only: a password reset may refuse schema-valid data with
+  400, but only as `invalid_token` (no schema can know which tokens were
+  mailed).
 """
 
 import os
@@ -68,7 +71,28 @@ SEMANTIC_422 = {
         {"weak_password", "password_mismatch", "invalid_current_password", "same_password"},
     ),
     ("DELETE", "/auth/sessions/{id}"): ({"password"}, {"invalid_current_password"}),
+    ("POST", "/auth/password/reset"): (
+        {"password", "password_confirm"},
+        {"weak_password", "password_mismatch"},
+    ),
 }
+
+# Operations that may refuse schema-valid data with 400, and the one code
+# that may say so: a reset token of the documented shape that no mail ever
+# carried (or one used, superseded or expired) is refused as `invalid_token`.
+SEMANTIC_400 = {("POST", "/auth/password/reset"): "invalid_token"}
+
+
+@schemathesis.check
+def unknown_links_only(ctx, response, case):
+    expected = SEMANTIC_400.get((case.method.upper(), case.operation.path))
+    meta = case.meta
+    if expected is None or response.status_code != 400 or meta is None or not meta.generation.mode.is_positive:
+        return None
+    code = response.json().get("code")
+    if code != expected:
+        raise AssertionError(f"Schema-valid data refused with 400 `{code}`; only `{expected}` may be")
+    return None
 
 
 @schemathesis.check

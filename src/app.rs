@@ -10,7 +10,10 @@ use leptos_router::{
 
 use crate::{
     components::{AuthProvider, Header, SessionWatcher},
-    pages::{AccountPage, HomePage, LoginPage, NotFoundPage, RegisterPage},
+    pages::{
+        AccountPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, RegisterPage,
+        ResetPasswordPage,
+    },
 };
 
 /// The document around the app. On the server it also sets the page's
@@ -90,6 +93,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                         <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
+                        <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </AuthProvider>

@@ -109,6 +109,50 @@ pub async fn change_password(
     Ok(())
 }
 
+/// Asks for a password-reset link. Answers the same whether or not the
+/// address has an account (see `AuthService::forgot_password`).
+#[server(endpoint = "forgot_password")]
+pub async fn forgot_password(email: String) -> Result<(), AppError> {
+    let cx = ServerFnContext::get()?;
+    cx.state
+        .auth
+        .forgot_password(&email, &cx.client)
+        .map_err(|e| cx.fail(e))?;
+    cx.redirect_plain_form(Notice::ResetLinkSent.url());
+    Ok(())
+}
+
+/// Sets a new password with the reset link this browser followed (its
+/// token was moved from the URL to a cookie, see `middleware::links`), or
+/// with `token` when a client sends it itself. Ends every session of the
+/// account, this browser's included; the person then signs in.
+#[server(endpoint = "reset_password")]
+pub async fn reset_password(
+    password: String,
+    password_confirm: String,
+    token: Option<String>,
+) -> Result<(), AppError> {
+    let cx = ServerFnContext::get()?;
+    let token = token
+        .filter(|t| !t.is_empty())
+        .or_else(|| cx.state.cookies.read_reset(&cx.cookies))
+        .ok_or_else(|| cx.fail(AuthError::InvalidLink))?;
+    cx.state
+        .auth
+        .reset_password(
+            &token,
+            &Password::new(&password),
+            &Password::new(&password_confirm),
+            &cx.client,
+        )
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.state.cookies.clear_reset(&cx.cookies);
+    cx.end_browser_session();
+    cx.redirect_plain_form(Notice::PasswordReset.url());
+    Ok(())
+}
+
 /// Who this browser is signed in as, if anyone.
 #[server(endpoint = "current_user")]
 pub async fn current_user() -> Result<AuthStatus, AppError> {
@@ -253,6 +297,8 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::LoadShed => "Sign-ins refused while the server was overloaded".into(),
         K::RegistrationRefused => "Registration refused (address already registered)".into(),
         K::ThrottleLocked => "Sign-in locked for a while after repeated failed attempts".into(),
+        K::PasswordResetRequested => "Password reset link requested".into(),
+        K::PasswordReset => "Password reset by email link; every session ended".into(),
     }
 }
 

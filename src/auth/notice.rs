@@ -10,15 +10,19 @@ pub enum Notice {
     PasswordChanged,
     OthersSignedOut,
     SessionRevoked,
+    ResetLinkSent,
+    PasswordReset,
 }
 
 impl Notice {
-    pub const ALL: [Notice; 5] = [
+    pub const ALL: [Notice; 7] = [
         Notice::SignedOut,
         Notice::SessionEnded,
         Notice::PasswordChanged,
         Notice::OthersSignedOut,
         Notice::SessionRevoked,
+        Notice::ResetLinkSent,
+        Notice::PasswordReset,
     ];
 
     /// The value of `?notice=`.
@@ -29,6 +33,8 @@ impl Notice {
             Notice::PasswordChanged => "password_changed",
             Notice::OthersSignedOut => "others_signed_out",
             Notice::SessionRevoked => "session_revoked",
+            Notice::ResetLinkSent => "reset_link_sent",
+            Notice::PasswordReset => "password_reset",
         }
     }
 
@@ -44,6 +50,14 @@ impl Notice {
             Notice::PasswordChanged => "Password changed. Your other devices have been signed out.",
             Notice::OthersSignedOut => "All your other devices have been signed out.",
             Notice::SessionRevoked => "That session has been signed out.",
+            Notice::ResetLinkSent => {
+                "If an account exists for that address, we sent it a link to reset the password. \
+                 Check your inbox."
+            }
+            Notice::PasswordReset => {
+                "Your password has been reset and every device signed out. \
+                 Sign in with your new password."
+            }
         }
     }
 
@@ -56,6 +70,8 @@ impl Notice {
             Notice::PasswordChanged => "/account?notice=password_changed",
             Notice::OthersSignedOut => "/account?notice=others_signed_out",
             Notice::SessionRevoked => "/account?notice=session_revoked",
+            Notice::ResetLinkSent => "/forgot-password?notice=reset_link_sent",
+            Notice::PasswordReset => "/login?notice=password_reset",
         }
     }
 }

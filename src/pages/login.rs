@@ -33,6 +33,7 @@ pub fn LoginPage() -> impl IntoView {
                 <Field label="Password" name="password" kind="password" autocomplete="current-password" error=field_error(action, "password") />
                 <SubmitButton pending=action.pending() label="Sign in" pending_label="Signing in…" />
             </ActionForm>
+            <p class="switch"><A href="/forgot-password">"Forgot your password?"</A></p>
             <p class="switch">"New to Portcullis? " <A href=register_href>"Create an account"</A></p>
         </section>
     }

@@ -42,6 +42,7 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub maintenance: MaintenanceSettings,
     pub connections: ConnectionSettings,
+    pub mail: MailSettings,
     /// The reverse proxies in front of us, which say who the client is.
     pub proxies: ProxySettings,
     /// Serve cookies without `Secure` beyond loopback (a plain-HTTP lab).
@@ -184,10 +185,40 @@ pub struct ThrottleSettings {
     /// before backoff starts.
     pub register_ip_max_attempts: u32,
     pub register_email_max_attempts: u32,
+    /// Mailed links (password reset) per address, and per client network,
+    /// before backoff starts.
+    pub recovery_email_max_requests: u32,
+    pub recovery_ip_max_requests: u32,
     pub base_delay: Duration,
     pub max_delay: Duration,
     /// A counter whose last failure is older than this starts again.
     pub failure_window: Duration,
+}
+
+/// Outgoing mail: where it goes, who it is from, and how long its links
+/// work.
+#[derive(Clone)]
+pub struct MailSettings {
+    /// `smtp://` or `smtps://` URL, possibly with credentials. `None`: each
+    /// message is written to `<data dir>/outbox/` instead.
+    pub smtp_url: Option<secrecy::SecretString>,
+    /// The `From` mailbox, e.g. `Portcullis <no-reply@example.com>`.
+    pub from: lettre::message::Mailbox,
+    /// How long a password-reset link works.
+    pub reset_ttl: Duration,
+    /// The longest wait between two delivery attempts of one message.
+    pub retry_max: Duration,
+}
+
+impl std::fmt::Debug for MailSettings {
+    /// Never the SMTP URL: it may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp", &self.smtp_url.is_some())
+            .field("from", &self.from.to_string())
+            .field("reset_ttl", &self.reset_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Which proxies' word on the client address is taken (see
@@ -370,6 +401,9 @@ impl Settings {
             register_ip_max_attempts: vars.number("PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS", 20)?,
             register_email_max_attempts: vars
                 .number("PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS", 3)?,
+            recovery_email_max_requests: vars
+                .number("PORTCULLIS_RECOVERY_EMAIL_MAX_REQUESTS", 3)?,
+            recovery_ip_max_requests: vars.number("PORTCULLIS_RECOVERY_IP_MAX_REQUESTS", 20)?,
             base_delay: vars.duration("PORTCULLIS_LOGIN_BACKOFF_BASE", "1s")?,
             max_delay: vars.duration("PORTCULLIS_LOGIN_BACKOFF_MAX", "15m")?,
             failure_window: vars.duration("PORTCULLIS_LOGIN_FAILURE_WINDOW", "1h")?,
@@ -392,6 +426,14 @@ impl Settings {
                 "PORTCULLIS_REGISTER_EMAIL_MAX_ATTEMPTS",
                 throttle.register_email_max_attempts,
             ),
+            (
+                "PORTCULLIS_RECOVERY_EMAIL_MAX_REQUESTS",
+                throttle.recovery_email_max_requests,
+            ),
+            (
+                "PORTCULLIS_RECOVERY_IP_MAX_REQUESTS",
+                throttle.recovery_ip_max_requests,
+            ),
         ] {
             if limit == 0 {
                 return Err(invalid(key, "must be at least 1"));
@@ -412,6 +454,7 @@ impl Settings {
             vars.duration("PORTCULLIS_DB_STATEMENT_TIMEOUT", "3s")?,
         )?;
         let connections = connection_settings(&vars, &hashing, &database)?;
+        let mail = parse_mail(&vars)?;
         Ok(Settings {
             leptos,
             data_dir,
@@ -428,6 +471,7 @@ impl Settings {
             throttle,
             maintenance,
             connections,
+            mail,
             proxies: parse_proxies(&vars)?,
             allow_insecure_http: vars
                 .get("PORTCULLIS_ALLOW_INSECURE_HTTP")
@@ -596,6 +640,58 @@ impl Vars<'_> {
     }
 }
 
+fn parse_mail(vars: &Vars<'_>) -> Result<MailSettings, ConfigError> {
+    const URL: &str = "PORTCULLIS_SMTP_URL";
+    let smtp_url = match vars.get(URL) {
+        Some(raw) => {
+            // Checked here, so a bad URL stops startup with a message that
+            // names the variable but never repeats it (it may hold a password).
+            let scheme_ok = raw.starts_with("smtp://") || raw.starts_with("smtps://");
+            if !scheme_ok
+                || lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&raw).is_err()
+            {
+                return Err(invalid(
+                    URL,
+                    "must be an smtp:// or smtps:// URL such as smtp://127.0.0.1:2525 or \
+                     smtps://user:password@mail.example.com:465",
+                ));
+            }
+            Some(secrecy::SecretString::from(raw))
+        }
+        None => None,
+    };
+    let from = vars
+        .string("PORTCULLIS_MAIL_FROM", "Portcullis <no-reply@localhost>")
+        .parse::<lettre::message::Mailbox>()
+        .map_err(|_| {
+            invalid(
+                "PORTCULLIS_MAIL_FROM",
+                "must be an address such as no-reply@example.com or \
+                 \"Portcullis <no-reply@example.com>\"",
+            )
+        })?;
+    let reset_ttl = vars.duration("PORTCULLIS_RESET_TOKEN_TTL", "30m")?;
+    if reset_ttl < Duration::from_secs(60) || reset_ttl > Duration::from_secs(24 * 3600) {
+        return Err(invalid(
+            "PORTCULLIS_RESET_TOKEN_TTL",
+            "must be between 1m and 24h",
+        ));
+    }
+    let retry_max = vars.duration("PORTCULLIS_MAIL_RETRY_MAX", "10m")?;
+    if retry_max < Duration::from_millis(100) || retry_max > Duration::from_secs(24 * 3600) {
+        return Err(invalid(
+            "PORTCULLIS_MAIL_RETRY_MAX",
+            "must be between 100ms and 24h",
+        ));
+    }
+    Ok(MailSettings {
+        smtp_url,
+        from,
+        reset_ttl,
+        retry_max,
+    })
+}
+
 /// `PORTCULLIS_TRUSTED_PROXIES=N` and `PORTCULLIS_FORWARDED_HEADER`; the
 /// older `PORTCULLIS_TRUST_FORWARDED_FOR=true` still means one proxy.
 fn parse_proxies(vars: &Vars<'_>) -> Result<ProxySettings, ConfigError> {
@@ -725,6 +821,39 @@ mod tests {
             |k| map.get(k).cloned(),
             LeptosOptions::builder().output_name("portcullis").build(),
         )
+    }
+
+    #[test]
+    fn mail_settings_are_checked_without_repeating_the_smtp_url() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert!(s.mail.smtp_url.is_none(), "the outbox directory by default");
+        assert_eq!(s.mail.reset_ttl, Duration::from_secs(30 * 60));
+        let s = settings(&[(
+            "PORTCULLIS_SMTP_URL",
+            "smtps://u:hunter2@mail.example.com:465",
+        )])
+        .expect("a valid URL");
+        assert!(
+            !format!("{s:?}").contains("hunter2"),
+            "Debug never shows it"
+        );
+        for bad in ["http://u:hunter2@mail.example.com", "smtp://u:hunter2@[::1"] {
+            let err = settings(&[("PORTCULLIS_SMTP_URL", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PORTCULLIS_SMTP_URL"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        for (key, bad) in [
+            ("PORTCULLIS_MAIL_FROM", "not an address"),
+            ("PORTCULLIS_RESET_TOKEN_TTL", "10s"),
+            ("PORTCULLIS_RESET_TOKEN_TTL", "2d"),
+            ("PORTCULLIS_MAIL_RETRY_MAX", "1ms"),
+            ("PORTCULLIS_RECOVERY_EMAIL_MAX_REQUESTS", "0"),
+        ] {
+            let err = settings(&[(key, bad)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
     }
 
     #[test]

@@ -120,6 +120,39 @@ impl SessionCookies {
         }
     }
 
+    /// The reset-link token this browser carries (see `middleware::links`).
+    pub fn read_reset(&self, cookies: &Cookies) -> Option<String> {
+        cookies
+            .get(self.reset_name())
+            .map(|c| c.value().to_string())
+            .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
+    }
+
+    /// Moves a reset link's token out of the URL into a cookie: HttpOnly,
+    /// `SameSite=Strict` (only this site's own form posts send it back) and
+    /// short-lived. The page then renders without the token in its address,
+    /// history or any `Referer`.
+    pub fn set_reset(&self, cookies: &Cookies, token: &str, max_age: std::time::Duration) {
+        let mut cookie = self.build(self.reset_name(), token.to_string(), max_age);
+        cookie.set_same_site(SameSite::Strict);
+        cookies.add(cookie);
+    }
+
+    pub fn clear_reset(&self, cookies: &Cookies) {
+        let mut cookie = self.build(self.reset_name(), String::new(), std::time::Duration::ZERO);
+        cookie.set_same_site(SameSite::Strict);
+        cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
+        cookies.add(cookie);
+    }
+
+    pub fn reset_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-portcullis_reset"
+        } else {
+            "portcullis_reset"
+        }
+    }
+
     /// Expires both session cookies: empty value, `Max-Age=0` and an
     /// `Expires` in 1970. The device cookie stays: it outlives sign-out, or an
     /// owner who signed out would be locked out like a stranger.

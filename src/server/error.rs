@@ -60,6 +60,10 @@ pub enum AuthError {
     /// session could be created.
     #[error("the password changed while signing in")]
     PasswordChangedMeanwhile,
+    /// An emailed link (password reset) that is malformed, unknown, used,
+    /// superseded or expired: which of them is not said.
+    #[error("invalid or expired link")]
+    InvalidLink,
     #[error("fresh authentication required")]
     ReauthRequired,
     #[error("not found")]
@@ -194,6 +198,11 @@ impl AuthError {
                 AppError::new(C::SessionEnded, "Your session ended. Please sign in again.")
             }
             AuthError::InvalidToken(_) => AppError::new(C::InvalidToken, "Invalid token"),
+            AuthError::InvalidLink => AppError::new(
+                C::InvalidToken,
+                "This link is invalid or has expired. Request a new one.",
+            )
+            .on_field("token"),
             AuthError::ReauthRequired => AppError::new(
                 C::ReauthRequired,
                 "Enter your password to confirm this action.",

@@ -12,6 +12,7 @@ pub mod files;
 pub mod fns;
 pub mod hashing;
 pub mod keys;
+pub mod mail;
 pub mod middleware;
 pub mod passwords;
 pub mod readiness;

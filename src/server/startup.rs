@@ -12,7 +12,10 @@ use axum::{
 };
 use leptos::prelude::provide_context;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
-use std::{net::SocketAddr, sync::OnceLock};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+};
 use tokio::net::TcpListener;
 use tower_cookies::CookieManagerLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
@@ -23,11 +26,12 @@ use super::{
     cookies::SessionCookies,
     db::Store,
     keys::load_jwt_keys,
-    middleware::{csrf, deadlines, headers, server_fn_status, session},
+    mail::{self, Links, MailQueue, Mailer},
+    middleware::{csrf, deadlines, headers, links, server_fn_status, session},
     passwords::Passwords,
     readiness::{healthz, prepare_schema, readyz, require_schema},
     serve::{raise_open_file_limit, serve},
-    service::AuthService,
+    service::{AuthService, RecoverySettings},
     state::{AppState, StateInner},
     static_files::static_routes,
     sweeper,
@@ -52,6 +56,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    mailer: Arc<Mailer>,
+    mail_queue: MailQueue,
 }
 
 impl Application {
@@ -77,13 +83,21 @@ impl Application {
         let keys = load_jwt_keys(&settings, store.engine())?;
         let tokens = TokenIssuer::new(&keys, &settings.jwt)?;
         let passwords = Passwords::new(settings.passwords, settings.hashing).await?;
-        let auth = AuthService::new(
+        let mailer = Arc::new(Mailer::new(&settings.mail, &settings.data_dir)?);
+        let mail_queue = MailQueue::default();
+        let auth = Arc::new(AuthService::new(
             store.clone(),
             tokens,
             passwords,
             settings.sessions.clone(),
             settings.throttle,
-        );
+            RecoverySettings {
+                links: Links::new(&origins.public),
+                queue: mail_queue.clone(),
+                reset_ttl: settings.mail.reset_ttl,
+            },
+        ));
+        tracing::info!(to = %mailer.describe(), "mail is delivered to");
 
         let mut leptos = settings.leptos.clone();
         leptos.site_addr = local_addr;
@@ -102,6 +116,8 @@ impl Application {
             listener,
             router,
             state,
+            mailer,
+            mail_queue,
         })
     }
 
@@ -132,6 +148,12 @@ impl Application {
             self.state.settings.maintenance,
             self.state.settings.throttle,
         );
+        let mail = mail::worker::spawn(
+            self.state.store.clone(),
+            self.mailer,
+            self.mail_queue,
+            self.state.settings.mail.retry_max,
+        );
         let result = serve(
             self.listener,
             self.router,
@@ -140,6 +162,7 @@ impl Application {
         )
         .await;
         sweeper.abort();
+        mail.abort();
         self.state.store.close().await;
         result
     }
@@ -174,6 +197,7 @@ pub fn app_router(state: AppState) -> Router {
         .merge(auth_api)
         .fallback(move |request: Request| not_found(request))
         .layer(from_fn(server_fn_status::server_fn_status))
+        .layer(from_fn_with_state(state.clone(), links::take_link_token))
         .layer(from_fn_with_state(state.clone(), session::resolve_session))
         .layer(from_fn_with_state(state.clone(), csrf::refuse_cross_site))
         .layer(CookieManagerLayer::new())

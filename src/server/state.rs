@@ -20,7 +20,7 @@ pub struct StateInner {
     pub leptos: LeptosOptions,
     pub settings: Settings,
     pub store: Store,
-    pub auth: AuthService,
+    pub auth: Arc<AuthService>,
     pub cookies: SessionCookies,
     /// The origin browsers use; state-changing requests must come from it.
     pub public_origin: String,
@@ -50,7 +50,7 @@ impl StateInner {
         leptos: LeptosOptions,
         settings: Settings,
         store: Store,
-        auth: AuthService,
+        auth: Arc<AuthService>,
         cookies: SessionCookies,
         public_origin: String,
         allowed_origins: Vec<String>,

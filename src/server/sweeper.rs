@@ -45,6 +45,7 @@ pub fn spawn(
                     sessions = report.sessions,
                     events = report.events,
                     throttles = report.throttles,
+                    links = report.links,
                     "swept expired records"
                 ),
                 Ok(_) => {}

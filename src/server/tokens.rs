@@ -316,6 +316,40 @@ impl RefreshToken {
     }
 }
 
+/// The length of a [`LinkToken`]: 32 bytes in unpadded base64url.
+pub const LINK_TOKEN_LEN: usize = 43;
+/// The shape of a [`LinkToken`], for the API document.
+pub const LINK_TOKEN_PATTERN: &str = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$";
+
+/// The secret in an emailed link (password reset): 256 bits from the OS RNG,
+/// stored only as its SHA-256 hash. Not `Debug`-printable.
+pub struct LinkToken(SecretString);
+
+impl LinkToken {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes).into())
+    }
+
+    /// Accepts only the shape we issue, so garbage never reaches SQL.
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == LINK_TOKEN_LEN
+            && URL_SAFE_NO_PAD
+                .decode(raw)
+                .is_ok_and(|bytes| bytes.len() == 32))
+        .then(|| Self(raw.to_string().into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.expose().as_bytes()).into()
+    }
+}
+
 const DEVICE_KEY_LABEL: &[u8] = b"portcullis device cookie v1";
 /// 16 random bytes in unpadded base64url.
 const DEVICE_NONCE_LEN: usize = 22;
@@ -519,5 +553,38 @@ mod tests {
         ] {
             assert!(RefreshToken::parse(&bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn link_tokens_are_256_random_bits_and_only_their_own_shape_parses() {
+        let a = LinkToken::generate();
+        let b = LinkToken::generate();
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(a.expose().len(), LINK_TOKEN_LEN);
+        assert!(has_link_token_shape(a.expose()), "{LINK_TOKEN_PATTERN}");
+        let parsed = LinkToken::parse(a.expose()).expect("its own shape");
+        assert_eq!(parsed.hash(), a.hash());
+        let refresh = RefreshToken::generate(SessionId::random());
+        for bad in [
+            "",
+            "short",
+            refresh.expose(),
+            &"A".repeat(44),
+            &format!("{}=", &a.expose()[..42]),
+            // 43 characters whose last one carries bits past 32 bytes.
+            &format!("{}B", &a.expose()[..42]),
+        ] {
+            assert!(LinkToken::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    /// `LINK_TOKEN_PATTERN`, spelled out by hand (no regex crate here).
+    fn has_link_token_shape(token: &str) -> bool {
+        let (body, last) = token.split_at(token.len() - 1);
+        body.len() == 42
+            && body
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            && "AEIMQUYcgkosw048".contains(last)
     }
 }

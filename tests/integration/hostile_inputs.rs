@@ -575,6 +575,101 @@ fn cases(app: &TestApp, f: &Fixtures) -> Vec<Case> {
         "malformed_request",
     ));
     cases.push(case(
+        "api forgot password: no email",
+        M::POST,
+        "/auth/password/forgot",
+        Body::Json(json!({})),
+        S::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    ));
+    cases.push(case(
+        "api forgot password: email of the wrong type",
+        M::POST,
+        "/auth/password/forgot",
+        Body::Json(json!({ "email": ["a@example.com"] })),
+        S::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    ));
+    cases.push(case(
+        "api forgot password: a form instead of JSON",
+        M::POST,
+        "/auth/password/forgot",
+        form(&[("email", &victim)]),
+        S::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    ));
+    cases.push(case(
+        "api reset password: no token",
+        M::POST,
+        "/auth/password/reset",
+        Body::Json(json!({ "password": NEW_PASSWORD })),
+        S::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    ));
+    cases.push(case(
+        "api reset password: no password",
+        M::POST,
+        "/auth/password/reset",
+        Body::Json(json!({ "token": "A".repeat(43) })),
+        S::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    ));
+    cases.push(case(
+        "api reset password: a forged token of the right shape",
+        M::POST,
+        "/auth/password/reset",
+        Body::Json(json!({ "token": "A".repeat(43), "password": NEW_PASSWORD })),
+        S::BAD_REQUEST,
+        "invalid_token",
+    ));
+    cases.push(case(
+        "api reset password: a refresh token as the link",
+        M::POST,
+        "/auth/password/reset",
+        Body::Json(json!({ "token": victim_refresh.clone(), "password": NEW_PASSWORD })),
+        S::BAD_REQUEST,
+        "invalid_token",
+    ));
+    cases.push(case(
+        "api reset password: an overlong token",
+        M::POST,
+        "/auth/password/reset",
+        Body::Json(json!({ "token": "A".repeat(10_000), "password": NEW_PASSWORD })),
+        S::BAD_REQUEST,
+        "invalid_token",
+    ));
+    cases.push(case(
+        "server fn forgot password: empty email",
+        M::POST,
+        "/api/forgot_password",
+        form(&[("email", "")]),
+        S::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    ));
+    cases.push(case(
+        "server fn reset password: no link",
+        M::POST,
+        "/api/reset_password",
+        form(&[
+            ("password", NEW_PASSWORD),
+            ("password_confirm", NEW_PASSWORD),
+        ]),
+        S::UNAUTHORIZED,
+        "invalid_token",
+    ));
+    cases.push(case(
+        "server fn reset password: a forged link",
+        M::POST,
+        "/api/reset_password",
+        form(&[
+            ("password", NEW_PASSWORD),
+            ("password_confirm", NEW_PASSWORD),
+            ("token", &"B".repeat(43)),
+        ]),
+        S::UNAUTHORIZED,
+        "invalid_token",
+    ));
+    cases.push(case(
         "server fn login: no fields",
         M::POST,
         "/api/login",
@@ -788,6 +883,29 @@ fn cases(app: &TestApp, f: &Fixtures) -> Vec<Case> {
             Body::Json(json!({ "email": victim, "password": payload })),
             S::UNAUTHORIZED,
             "invalid_credentials",
+        ));
+        // Asking for a reset link answers 202 for any address, account or
+        // not; only a malformed one is refused.
+        let (status, code) = if valid_email {
+            (S::ACCEPTED, "")
+        } else {
+            (S::UNPROCESSABLE_ENTITY, "invalid_input")
+        };
+        cases.push(case(
+            format!("api forgot password: injection in email {payload:?}"),
+            M::POST,
+            "/auth/password/forgot",
+            Body::Json(json!({ "email": as_email })),
+            status,
+            code,
+        ));
+        cases.push(case(
+            format!("api reset password: injection in token {payload:?}"),
+            M::POST,
+            "/auth/password/reset",
+            Body::Json(json!({ "token": payload, "password": NEW_PASSWORD })),
+            S::BAD_REQUEST,
+            "invalid_token",
         ));
         // Registration stops at the (deliberately) mismatched confirmation
         // when the email is valid, before anything is stored.

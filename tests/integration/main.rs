@@ -2,6 +2,7 @@
 //! PostgreSQL (see `helpers::backend_tests!`).
 
 mod helpers;
+mod mailbox;
 mod process;
 
 mod account;
@@ -16,6 +17,7 @@ mod multi_instance;
 mod openapi;
 mod properties;
 mod races;
+mod recovery;
 mod refresh_limits;
 mod renewal_and_rotation;
 mod route_generation;

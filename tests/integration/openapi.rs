@@ -25,6 +25,8 @@ async fn the_openapi_document_lists_every_route_the_router_has(backend: Backend)
         "/auth/refresh",
         "/auth/logout",
         "/auth/password",
+        "/auth/password/forgot",
+        "/auth/password/reset",
         "/auth/me",
         "/auth/sessions",
         "/auth/sessions/{id}",

@@ -23,8 +23,10 @@ use utoipa::openapi::{
 };
 
 use crate::server::{
-    config::PasswordPolicy, emails::MAX_EMAIL_LEN, middleware::headers::MAX_BODY_BYTES,
-    tokens::REFRESH_TOKEN_PATTERN,
+    config::PasswordPolicy,
+    emails::MAX_EMAIL_LEN,
+    middleware::headers::MAX_BODY_BYTES,
+    tokens::{LINK_TOKEN_PATTERN, REFRESH_TOKEN_PATTERN},
 };
 
 /// No C0 or C1 control character: what `char::is_control` refuses in a new
@@ -57,7 +59,7 @@ pub fn complete(openapi: &mut OpenApi, passwords: PasswordPolicy) {
 }
 
 fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
-    for schema in ["RegisterRequest", "LoginRequest"] {
+    for schema in ["RegisterRequest", "LoginRequest", "ForgotPasswordRequest"] {
         email(field(openapi, schema, "email"));
     }
     for (schema, name) in [
@@ -65,6 +67,8 @@ fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
         ("RegisterRequest", "password_confirm"),
         ("ChangePasswordRequest", "new_password"),
         ("ChangePasswordRequest", "new_password_confirm"),
+        ("ResetPasswordRequest", "password"),
+        ("ResetPasswordRequest", "password_confirm"),
     ] {
         new_password(field(openapi, schema, name), passwords);
     }
@@ -80,6 +84,7 @@ fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
     // `reauth_required`), not refused as input.
     field(openapi, "RefreshRequest", "refresh_token").pattern =
         Some(REFRESH_TOKEN_PATTERN.to_string());
+    field(openapi, "ResetPasswordRequest", "token").pattern = Some(LINK_TOKEN_PATTERN.to_string());
 }
 
 /// `Email::parse` (service::credentials): a valid address, at most

@@ -78,6 +78,21 @@ pub struct ChangePasswordRequest {
 }
 
 #[derive(Deserialize, ToSchema)]
+pub struct ForgotPasswordRequest {
+    #[schema(example = "ada@example.com")]
+    email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetPasswordRequest {
+    /// The `token` of the emailed link (`/reset-password?token=…`).
+    token: String,
+    password: String,
+    /// Defaults to `password`; must equal it.
+    password_confirm: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct RevokeSessionRequest {
     /// Needed unless this device signed in within the re-authentication
     /// window (and ignored then). An empty or over-long one counts as none.
@@ -436,6 +451,64 @@ pub async fn change_password(
         state.cookies.set(&cookies, &issued);
     }
     Ok(Json(response))
+}
+
+/// Ask for a password-reset link. The answer is the same, and as quick,
+/// whether or not the address has an account, and whether or not a limit
+/// on such mails held this one back; a link is mailed only to an account's
+/// address.
+#[utoipa::path(post, path = "/password/forgot", tag = "auth", request_body = ForgotPasswordRequest,
+    responses(
+        (status = 202, body = MessageResponse, description = "Accepted: if the address has an account, a link is on its way"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`: not an email address"),
+    ))]
+pub async fn forgot_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ForgotPasswordRequest>,
+) -> Result<(StatusCode, Json<MessageResponse>), AuthError> {
+    state.auth.forgot_password(&body.email, &client)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(message(
+            "If an account exists for that address, we sent it a link to reset the password.",
+        )),
+    ))
+}
+
+/// Set a new password with an emailed reset link. Ends every session of the
+/// account, on every instance; signs no one in.
+#[utoipa::path(post, path = "/password/reset", tag = "auth", request_body = ResetPasswordRequest,
+    responses(
+        (status = 200, body = MessageResponse, description = "Password reset; every session ended"),
+        (status = 400, body = ErrorResponse, description = "`invalid_token`: the link is malformed, unknown, used, superseded by a newer one or a password change, or expired"),
+        (status = 422, body = ErrorResponse, description = "`weak_password`, `password_mismatch` or `invalid_input`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password hashes at once, nothing was done; see `Retry-After`. \
+            Or `unavailable`: the database cannot be reached"),
+    ))]
+pub async fn reset_password(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ResetPasswordRequest>,
+) -> Response {
+    let password = Password::new(&body.password);
+    let confirmation = Password::new(body.password_confirm.as_deref().unwrap_or(&body.password));
+    match state
+        .auth
+        .reset_password(&body.token, &password, &confirmation, &client)
+        .await
+    {
+        Ok(_) => Json(message(
+            "Password reset. Every session has been signed out; sign in with the new password.",
+        ))
+        .into_response(),
+        // A link is not a credential of the request: 400, not the 401 that
+        // `invalid_token` means for a bearer token.
+        Err(error @ AuthError::InvalidLink) => {
+            crate::server::error::error_response(error.to_app_error(), StatusCode::BAD_REQUEST)
+        }
+        Err(error) => error.into_response(),
+    }
 }
 
 /// The signed-in user.

@@ -95,6 +95,8 @@ fn parts(passwords: PasswordPolicy) -> (Router<AppState>, utoipa::openapi::OpenA
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(change_password))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
         .routes(routes!(me))
         .routes(routes!(list_sessions))
         .routes(routes!(revoke_session))

@@ -11,15 +11,19 @@
 //! single conditional statements or transactions that start with a write, so
 //! they are safe across instances without read-then-write windows.
 
+pub mod email_tokens;
 mod error;
 mod events;
+pub mod mail;
 mod models;
 pub mod sessions;
 mod throttle;
 mod users;
 
+pub use email_tokens::{LinkPurpose, LinkRecord, LinkReset, NewLink};
 pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
+pub use mail::{NewMail, OutboxMail};
 pub use models::*;
 pub use throttle::Reserved;
 
@@ -174,7 +178,12 @@ impl Store {
             .execute(pool)
             .await?
             .rows_affected();
-            Ok::<_, sqlx::Error>(SweepReport { sessions, events, throttles })
+            let links = sqlx::query("DELETE FROM email_tokens WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok::<_, sqlx::Error>(SweepReport { sessions, events, throttles, links })
         }.await),
             "Failed to sweep expired records",
         )
@@ -186,6 +195,8 @@ pub struct SweepReport {
     pub sessions: u64,
     pub events: u64,
     pub throttles: u64,
+    /// Expired email links (password reset).
+    pub links: u64,
 }
 
 /// A duration as PostgreSQL reads a setting in milliseconds.

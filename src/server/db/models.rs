@@ -134,6 +134,7 @@ pub enum RevokeReason {
     RevokedByUser,
     RefreshTokenReuse,
     IdleTimeout,
+    PasswordReset,
 }
 
 impl RevokeReason {
@@ -146,6 +147,7 @@ impl RevokeReason {
             RevokeReason::RevokedByUser => "revoked_by_user",
             RevokeReason::RefreshTokenReuse => "refresh_token_reuse",
             RevokeReason::IdleTimeout => "idle_timeout",
+            RevokeReason::PasswordReset => "password_reset",
         }
     }
 }
@@ -170,10 +172,15 @@ pub enum EventKind {
     /// A throttle key locked: one event per lock, with the attempts counted,
     /// however many attempts the lock then refuses.
     ThrottleLocked,
+    /// Someone asked for a password-reset link; the detail says whether one
+    /// was sent (`sent`, `no_account`, `throttled`), never the address.
+    PasswordResetRequested,
+    /// A password was reset through a link; every session ended.
+    PasswordReset,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -185,6 +192,8 @@ impl EventKind {
         EventKind::LoadShed,
         EventKind::RegistrationRefused,
         EventKind::ThrottleLocked,
+        EventKind::PasswordResetRequested,
+        EventKind::PasswordReset,
     ];
 
     /// The kind a stored name stands for; `None` for a name this version does
@@ -208,6 +217,8 @@ impl EventKind {
             EventKind::LoadShed => "load_shed",
             EventKind::RegistrationRefused => "registration_refused",
             EventKind::ThrottleLocked => "throttle_locked",
+            EventKind::PasswordResetRequested => "password_reset_requested",
+            EventKind::PasswordReset => "password_reset",
         }
     }
 }

@@ -77,6 +77,8 @@ pub struct PasswordChange<'a> {
     pub new_password_hash: &'a str,
     pub new_token_hash: &'a [u8],
     pub now: Timestamp,
+    /// The "your password was changed" notice, queued with the change.
+    pub notice: &'a super::NewMail,
 }
 
 impl Store {
@@ -450,6 +452,12 @@ impl Store {
             .bind(RevokeReason::PasswordChanged.as_str())
             .execute(&mut *tx)
             .await?;
+            sqlx::query(super::email_tokens::SPEND_RESET_LINKS)
+                .bind(change.user_id)
+                .bind(change.now)
+                .execute(&mut *tx)
+                .await?;
+            super::mail::insert_mail!(tx, change.notice, change.now).await?;
             sqlx::query(
                 "UPDATE refresh_tokens SET retired_at = $2 WHERE session_id = $1 AND retired_at IS NULL",
             )

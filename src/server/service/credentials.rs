@@ -29,7 +29,7 @@ fn hints(email: &Email) -> Vec<String> {
 
 /// Words zxcvbn should treat as guessable for the owner of `email`: the
 /// address, its local part and the longer parts of its domain.
-fn password_hints(email: &str) -> Vec<String> {
+pub(super) fn password_hints(email: &str) -> Vec<String> {
     let email = email.to_lowercase();
     let mut hints = vec![email.clone()];
     if let Some((local, domain)) = email.split_once('@') {
@@ -247,9 +247,14 @@ impl AuthService {
                 new_password_hash: &hash,
                 new_token_hash: &refresh.hash(),
                 now,
+                notice: &self.password_changed_notice(
+                    &principal.email,
+                    "Your other devices have been signed out.",
+                ),
             })
             .await?
             .ok_or(AuthError::SessionEnded)?;
+        self.mail_queued();
         let principal = Principal {
             authenticated_at: now,
             ..principal.clone()

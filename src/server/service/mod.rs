@@ -5,7 +5,7 @@
 //!
 //! One file per capability: `credentials` (accounts and passwords),
 //! `refresh` (rotation and reuse detection), `logout`, `devices` (the
-//! session list and activity), with [`Throttle`] and [`Audit`] as parts they
+//! session list and activity), `recovery` (reset links by email), with [`Throttle`] and [`Audit`] as parts they
 //! share. New ways to prove who someone is (an emailed reset link, a TOTP
 //! code, a passkey) plug in at the same seams:
 //! - [`AuthService::start_session`] is the only way a session begins, so
@@ -20,11 +20,13 @@ mod audit;
 mod credentials;
 mod devices;
 mod logout;
+mod recovery;
 mod refresh;
 mod throttle;
 
 pub(crate) use audit::Audit;
 pub use logout::{LogoutCredentials, SessionRef};
+pub use recovery::RecoverySettings;
 pub(crate) use throttle::Throttle;
 
 use super::{
@@ -67,6 +69,7 @@ pub struct AuthService {
     sessions: SessionSettings,
     throttle: Throttle,
     audit: Audit,
+    recovery: RecoverySettings,
 }
 
 impl AuthService {
@@ -76,8 +79,10 @@ impl AuthService {
         passwords: Passwords,
         sessions: SessionSettings,
         throttle: ThrottleSettings,
+        recovery: RecoverySettings,
     ) -> Self {
         AuthService {
+            recovery,
             throttle: Throttle::new(store.clone(), throttle),
             audit: Audit::new(store.clone()),
             store,

@@ -104,6 +104,29 @@ impl Throttle {
         keys
     }
 
+    /// The counters of a request that mails a link (a password reset):
+    /// the address and the client's network. Every request counts, whether
+    /// an account exists or not, so the limit says nothing about that.
+    pub(crate) fn mail_keys(
+        &self,
+        email_normalized: &str,
+        client: &ClientInfo,
+    ) -> Vec<ThrottleKey> {
+        let mut keys = vec![ThrottleKey {
+            key: format!("mail-email:{email_normalized}"),
+            limit: self.settings.recovery_email_max_requests,
+            of_account: false,
+        }];
+        if let Some(network) = client.network() {
+            keys.push(ThrottleKey {
+                key: format!("mail-ip:{network}"),
+                limit: self.settings.recovery_ip_max_requests,
+                of_account: false,
+            });
+        }
+        keys
+    }
+
     /// A registration's counters: the client's network and the address
     /// being registered. Every registration counts, successful or not.
     pub(crate) fn registration_keys(
@@ -218,6 +241,8 @@ mod tests {
             account_backstop_failures: 100,
             register_ip_max_attempts: 20,
             register_email_max_attempts: 3,
+            recovery_email_max_requests: 3,
+            recovery_ip_max_requests: 20,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
             failure_window: Duration::from_secs(3600),

@@ -1,0 +1,194 @@
+//! Account recovery: "forgot password" mails a single-use link, and the link
+//! sets a new password and ends every session of the account.
+//!
+//! Asking for a link answers the same way, at once, whether or not the
+//! address has an account: the lookup, the throttle and the mail happen
+//! after the answer, in a task of their own, so neither the answer nor its
+//! timing says anything. A reset is one transaction that starts by spending
+//! the link (of two concurrent uses, one wins), replaces the password, spends
+//! every other reset link, ends every session on every instance (they are
+//! rows), and records the event and the "your password was changed" notice.
+
+use std::{sync::Arc, time::Duration};
+
+use super::{AuthService, credentials::password_hints};
+use crate::server::{
+    client::ClientInfo,
+    db::{EventKind, LinkPurpose, LinkReset, NewLink, NewMail, UserId},
+    emails::Email,
+    error::AuthError,
+    mail::{Links, MailQueue, templates},
+    passwords::{Password, PasswordProblem},
+    time::Timestamp,
+    tokens::LinkToken,
+};
+
+/// What recovery needs besides the service's parts.
+#[derive(Clone, Debug)]
+pub struct RecoverySettings {
+    pub links: Links,
+    pub queue: MailQueue,
+    /// How long a reset link works.
+    pub reset_ttl: Duration,
+}
+
+/// What happened to a request for a link, for the audit trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Requested {
+    Sent,
+    NoAccount,
+    Throttled,
+}
+
+impl AuthService {
+    /// Asks for a password-reset link for `email`. Answers `Ok` whether or
+    /// not an account exists, before finding out: only a malformed address
+    /// is refused (that says nothing about accounts).
+    pub fn forgot_password(
+        self: &Arc<Self>,
+        email: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let email = Email::parse_existing(email)?;
+        let service = Arc::clone(self);
+        let client = client.clone();
+        tokio::spawn(async move {
+            if let Err(error) = service.send_reset_link(&email, &client).await {
+                // Nobody is waiting for this answer; the person may ask again.
+                tracing::warn!(error = %error, "a password-reset request failed");
+            }
+        });
+        Ok(())
+    }
+
+    async fn send_reset_link(&self, email: &Email, client: &ClientInfo) -> Result<(), AuthError> {
+        let now = Timestamp::now();
+        let keys = self.throttle.mail_keys(&email.normalized, client);
+        let outcome = match self.throttle.reserve(&keys, now).await {
+            Err(AuthError::Throttled { .. }) => (Requested::Throttled, None),
+            Err(other) => return Err(other),
+            Ok(reservation) => {
+                self.audit.locks(reservation, None, client, now).await;
+                match self.store.find_user_by_email(email.lookup_keys()).await? {
+                    None => (Requested::NoAccount, None),
+                    Some(user) => {
+                        self.issue_reset_link(user.id, &user.email, now).await?;
+                        (Requested::Sent, Some(user.id))
+                    }
+                }
+            }
+        };
+        let detail = match outcome.0 {
+            Requested::Sent => "sent",
+            Requested::NoAccount => "no_account",
+            Requested::Throttled => "throttled",
+        };
+        self.audit
+            .record(
+                EventKind::PasswordResetRequested,
+                outcome.1,
+                None,
+                client,
+                Some(detail),
+                now,
+            )
+            .await;
+        Ok(())
+    }
+
+    /// Stores a new reset link for the user (spending older ones) and queues
+    /// the mail that carries it, in one commit.
+    async fn issue_reset_link(
+        &self,
+        user_id: UserId,
+        email: &str,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
+        let token = LinkToken::generate();
+        let recovery = &self.recovery;
+        let mail = templates::password_reset(
+            email,
+            &recovery.links.reset_password(token.expose()),
+            recovery.reset_ttl,
+        );
+        self.store
+            .issue_link(&NewLink {
+                user_id,
+                purpose: LinkPurpose::PasswordReset,
+                token_hash: &token.hash(),
+                now,
+                expires_at: now.plus(recovery.reset_ttl),
+                mail: &mail,
+            })
+            .await?;
+        recovery.queue.wake();
+        Ok(())
+    }
+
+    /// Sets a new password through a reset link and ends every session of
+    /// the account. Does not sign anyone in: the person signs in with the
+    /// new password. Returns how many sessions ended.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &Password,
+        confirmation: &Password,
+        client: &ClientInfo,
+    ) -> Result<u64, AuthError> {
+        let token = LinkToken::parse(token.trim()).ok_or(AuthError::InvalidLink)?;
+        let token_hash = token.hash();
+        let link = self
+            .store
+            .find_link(&token_hash, LinkPurpose::PasswordReset, Timestamp::now())
+            .await?
+            .ok_or(AuthError::InvalidLink)?;
+        self.passwords
+            .check_new(password, confirmation, password_hints(&link.email))
+            .await
+            .map_err(|problem| {
+                let field = match problem {
+                    PasswordProblem::Mismatch => "password_confirm",
+                    _ => "password",
+                };
+                AuthError::password(field, problem)
+            })?;
+        let hash = self
+            .hashed(self.passwords.hash(password).await, client)
+            .await?;
+        let now = Timestamp::now();
+        let notice =
+            self.password_changed_notice(&link.email, "You have been signed out on every device.");
+        let ended = self
+            .store
+            .reset_password(&LinkReset {
+                token_hash: &token_hash,
+                user_id: link.user_id,
+                new_password_hash: &hash,
+                now,
+                event: super::audit::event(
+                    EventKind::PasswordReset,
+                    Some(link.user_id),
+                    None,
+                    client,
+                    None,
+                    now,
+                ),
+                notice: &notice,
+            })
+            .await?
+            // Spent or expired while the new password was being hashed.
+            .ok_or(AuthError::InvalidLink)?;
+        self.recovery.queue.wake();
+        Ok(ended)
+    }
+
+    /// The "your password was changed" notice for `email`.
+    pub(super) fn password_changed_notice(&self, email: &str, signed_out: &str) -> NewMail {
+        templates::password_changed(email, &self.recovery.links.forgot_password(), signed_out)
+    }
+
+    /// Wakes the mail worker after a commit that queued mail.
+    pub(super) fn mail_queued(&self) {
+        self.recovery.queue.wake();
+    }
+}
