@@ -41,6 +41,13 @@ async function resetLinkFor(email: string): Promise<string> {
   return link;
 }
 
+/** Fills and submits the reset page's form. */
+async function setNewPassword(page: Page, password: string): Promise<void> {
+  await page.getByLabel('New password', { exact: true }).fill(password);
+  await page.getByLabel('Confirm new password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Set new password' }).click();
+}
+
 async function expectSignedOut(page: Page): Promise<void> {
   await gotoPage(page, '/account');
   await expect(loginHeading(page)).toBeVisible();
@@ -71,9 +78,7 @@ test.describe('account recovery', () => {
     // The token left the address bar before the page rendered.
     await expect(page).toHaveURL(/\/reset-password$/);
     await expect(page.getByRole('heading', { level: 1, name: 'Choose a new password' })).toBeVisible();
-    await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
-    await page.getByLabel('Confirm new password', { exact: true }).fill(NEW_PASSWORD);
-    await page.getByRole('button', { name: 'Set new password' }).click();
+    await setNewPassword(page, NEW_PASSWORD);
 
     await expect(loginHeading(page)).toBeVisible();
     await expect(statusNotice(page, 'Your password has been reset')).toBeVisible();
@@ -85,9 +90,7 @@ test.describe('account recovery', () => {
 
     // The link worked once.
     await gotoPage(page, link);
-    await page.getByLabel('New password', { exact: true }).fill('another quiet harbour 9');
-    await page.getByLabel('Confirm new password', { exact: true }).fill('another quiet harbour 9');
-    await page.getByRole('button', { name: 'Set new password' }).click();
+    await setNewPassword(page, 'another quiet harbour 9');
     await expect(page.getByRole('alert')).toContainText('This link is invalid or has expired');
     await expect(page.getByRole('link', { name: 'Request a new link' })).toBeVisible();
   });
@@ -107,9 +110,7 @@ test.describe('account recovery', () => {
 
     await gotoPage(page, await resetLinkFor(creds.email), { hydrate: false });
     await expect(page).toHaveURL(/\/reset-password$/);
-    await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
-    await page.getByLabel('Confirm new password', { exact: true }).fill(NEW_PASSWORD);
-    await page.getByRole('button', { name: 'Set new password' }).click();
+    await setNewPassword(page, NEW_PASSWORD);
     await expect(loginHeading(page)).toBeVisible();
     await expect(statusNotice(page, 'Your password has been reset')).toBeVisible();
     await submitSignIn(page, { email: creds.email, password: NEW_PASSWORD });

@@ -542,4 +542,42 @@ backend_tests!(
     a_mail_survives_an_smtp_outage_and_a_restart,
     the_reset_page_moves_the_token_out_of_the_url_and_works_without_javascript,
     without_an_smtp_server_mail_goes_to_the_outbox_directory,
+    a_replayed_refresh_token_ends_its_session_and_tells_the_owner,
 );
+
+async fn a_replayed_refresh_token_ends_its_session_and_tells_the_owner(backend: Backend) {
+    let mailbox = Mailbox::start().await;
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_SMTP_URL", &mailbox.url())
+        .with("PORTCULLIS_REFRESH_GRACE", "0s")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    let (_, first) = app.bearer_login(&email, PASSWORD).await;
+    assert_eq!(app.bearer_refresh(&first).await.status(), StatusCode::OK);
+    // The retired token again: a copy.
+    let replay = app.bearer_refresh(&first).await;
+    assert_eq!(
+        error_code(replay).await,
+        (StatusCode::UNAUTHORIZED, "session_ended".into())
+    );
+    let notice = mailbox
+        .wait_for(&email, "We signed out a Portcullis session")
+        .await;
+    assert!(notice.text.contains("If this wasn't you"));
+    assert!(notice.text.contains(&app.url("/forgot-password")));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM auth_events WHERE kind = 'refresh_token_reuse_detected'")
+            .await,
+        1
+    );
+    // A second replay ends nothing more and mails nothing more.
+    let again = app.bearer_refresh(&first).await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM auth_events WHERE kind = 'refresh_token_reuse_detected'")
+            .await,
+        1
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM mail_outbox").await, 0);
+}

@@ -121,7 +121,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+            sqlx::query(super::users::SET_PASSWORD)
                 .bind(reset.user_id)
                 .bind(reset.new_password_hash)
                 .bind(reset.now)

@@ -291,6 +291,38 @@ impl Store {
         .context("Failed to revoke a session")
     }
 
+    /// Revokes a session whose retired refresh token was replayed, and, only
+    /// if this call ended it, records `event` and queues the owner's
+    /// `notice`, in the same commit. Returns whether it ended the session.
+    pub async fn revoke_for_reuse(
+        &self,
+        id: SessionId,
+        now: Timestamp,
+        event: &NewEvent<'_>,
+        notice: &super::NewMail,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let ended = sqlx::query(REVOKE_ONE)
+                .bind(id)
+                .bind(now)
+                .bind(RevokeReason::RefreshTokenReuse.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if ended {
+                super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
+                    .execute(&mut *tx)
+                    .await?;
+                super::mail::insert_mail!(tx, notice, now).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(ended)
+        }.await)
+        .context("Failed to revoke a replayed session")
+    }
+
     /// Ends one session of `user_id`, and only of that user: someone else's
     /// session id is indistinguishable from an unknown one.
     pub async fn revoke_session_of_user(
@@ -436,7 +468,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            sqlx::query("UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1")
+            sqlx::query(super::users::SET_PASSWORD)
                 .bind(change.user_id)
                 .bind(change.new_password_hash)
                 .bind(change.now)

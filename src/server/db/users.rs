@@ -2,6 +2,11 @@ use super::{StoreContext, StoreResult};
 
 use super::{NewUser, Store, UserId, UserRecord, on_pool};
 
+/// Replaces a user's password (`$1` id, `$2` hash, `$3` now), inside the
+/// transaction of a change or a reset that also ends sessions.
+pub(super) const SET_PASSWORD: &str =
+    "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1";
+
 impl Store {
     /// Inserts a user; `Ok(false)` when the normalized email is taken.
     pub async fn insert_user(&self, user: &NewUser<'_>) -> StoreResult<bool> {

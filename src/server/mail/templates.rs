@@ -57,6 +57,29 @@ pub fn password_changed(recipient: &str, forgot_link: &str, signed_out: &str) ->
     )
 }
 
+/// A replayed refresh token ended a session: someone may hold a copy of it.
+pub fn session_stolen(recipient: &str, forgot_link: &str) -> NewMail {
+    let text = format!(
+        "One of your Portcullis sessions presented a sign-in token that had already been used. \
+         That happens when someone copied the token, so we signed that session out.\n\n\
+         If you just saw a sign-in page you did not expect, sign in again. \
+         If this wasn't you, or it keeps happening, reset your password and sign out everywhere:\n\n\
+         {forgot_link}\n"
+    );
+    let html = page(
+        "We signed a session out",
+        &format!(
+            "<p>One of your Portcullis sessions presented a sign-in token that had already been used. \
+             That happens when someone copied the token, so we signed that session out.</p>\
+             <p>If you just saw a sign-in page you did not expect, sign in again. \
+             <strong>If this wasn't you</strong>, or it keeps happening, \
+             <a href=\"{href}\">reset your password</a> and sign out everywhere.</p>",
+            href = escape(forgot_link),
+        ),
+    );
+    mail(recipient, "We signed out a Portcullis session", text, html)
+}
+
 fn mail(recipient: &str, subject: &str, text_body: String, html_body: String) -> NewMail {
     NewMail {
         recipient: recipient.to_string(),

@@ -187,6 +187,12 @@ impl AuthService {
         templates::password_changed(email, &self.recovery.links.forgot_password(), signed_out)
     }
 
+    /// The notice that a replayed refresh token ended one of `email`'s
+    /// sessions.
+    pub(super) fn reuse_notice(&self, email: &str) -> NewMail {
+        templates::session_stolen(email, &self.recovery.links.forgot_password())
+    }
+
     /// Wakes the mail worker after a commit that queued mail.
     pub(super) fn mail_queued(&self) {
         self.recovery.queue.wake();

@@ -6,7 +6,7 @@
 //! presented after the grace window can only be a copy: the session is
 //! revoked.
 
-use super::{AuthService, Issued, principal_of};
+use super::{AuthService, Issued};
 use crate::server::{
     client::ClientInfo,
     db::{
@@ -97,20 +97,22 @@ impl AuthService {
         now: Timestamp,
         client: &ClientInfo,
     ) -> Result<AuthError, AuthError> {
+        let event = super::audit::event(
+            EventKind::RefreshTokenReuseDetected,
+            Some(record.user_id),
+            Some(record.session_id),
+            client,
+            None,
+            now,
+        );
+        let notice = self.reuse_notice(&record.email);
         let revoked = self
             .store
-            .revoke_session(record.session_id, RevokeReason::RefreshTokenReuse, now)
+            .revoke_for_reuse(record.session_id, now, &event, &notice)
             .await?;
         if revoked {
             tracing::warn!(session = %record.session_id, "retired refresh token replayed; session revoked");
-            self.audit
-                .of(
-                    EventKind::RefreshTokenReuseDetected,
-                    Some(&principal_of(record)),
-                    client,
-                    None,
-                )
-                .await;
+            self.mail_queued();
         }
         Ok(AuthError::SessionEnded)
     }

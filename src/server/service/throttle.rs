@@ -112,19 +112,12 @@ impl Throttle {
         email_normalized: &str,
         client: &ClientInfo,
     ) -> Vec<ThrottleKey> {
-        let mut keys = vec![ThrottleKey {
-            key: format!("mail-email:{email_normalized}"),
-            limit: self.settings.recovery_email_max_requests,
-            of_account: false,
-        }];
-        if let Some(network) = client.network() {
-            keys.push(ThrottleKey {
-                key: format!("mail-ip:{network}"),
-                limit: self.settings.recovery_ip_max_requests,
-                of_account: false,
-            });
-        }
-        keys
+        address_and_network(
+            ("mail-email", self.settings.recovery_email_max_requests),
+            ("mail-ip", self.settings.recovery_ip_max_requests),
+            email_normalized,
+            client,
+        )
     }
 
     /// A registration's counters: the client's network and the address
@@ -134,19 +127,12 @@ impl Throttle {
         email_normalized: &str,
         client: &ClientInfo,
     ) -> Vec<ThrottleKey> {
-        let mut keys = vec![ThrottleKey {
-            key: format!("register-email:{email_normalized}"),
-            limit: self.settings.register_email_max_attempts,
-            of_account: false,
-        }];
-        if let Some(network) = client.network() {
-            keys.push(ThrottleKey {
-                key: format!("register-ip:{network}"),
-                limit: self.settings.register_ip_max_attempts,
-                of_account: false,
-            });
-        }
-        keys
+        address_and_network(
+            ("register-email", self.settings.register_email_max_attempts),
+            ("register-ip", self.settings.register_ip_max_attempts),
+            email_normalized,
+            client,
+        )
     }
 
     /// Reserves one attempt against every key, before the secret is
@@ -216,6 +202,29 @@ impl Throttle {
 
 /// How long a key with `failures` is locked: nothing below `limit`, then
 /// `base_delay × 2^(failures − limit)`, never more than `max_delay`.
+/// A counter per address and, when the client's network is known, one per
+/// network: `(prefix, limit)` each. Neither belongs to an account.
+fn address_and_network(
+    address: (&str, u32),
+    network: (&str, u32),
+    email_normalized: &str,
+    client: &ClientInfo,
+) -> Vec<ThrottleKey> {
+    let mut keys = vec![ThrottleKey {
+        key: format!("{}:{email_normalized}", address.0),
+        limit: address.1,
+        of_account: false,
+    }];
+    if let Some(net) = client.network() {
+        keys.push(ThrottleKey {
+            key: format!("{}:{net}", network.0),
+            limit: network.1,
+            of_account: false,
+        });
+    }
+    keys
+}
+
 pub(crate) fn backoff(failures: i64, limit: u32, settings: &ThrottleSettings) -> Option<Duration> {
     let excess = failures - i64::from(limit);
     if excess < 0 {
