@@ -91,11 +91,11 @@ impl Application {
             passwords,
             settings.sessions.clone(),
             settings.throttle,
-            RecoverySettings {
-                links: Links::new(&origins.public),
-                queue: mail_queue.clone(),
-                reset_ttl: settings.mail.reset_ttl,
-            },
+            RecoverySettings::new(
+                Links::new(&origins.public),
+                mail_queue.clone(),
+                settings.mail.reset_ttl,
+            ),
         ));
         tracing::info!(to = %mailer.describe(), "mail is delivered to");
 

@@ -10,6 +10,7 @@
 //! rows), and records the event and the "your password was changed" notice.
 
 use std::{sync::Arc, time::Duration};
+use tokio::sync::Semaphore;
 
 use super::{AuthService, credentials::password_hints};
 use crate::server::{
@@ -30,6 +31,24 @@ pub struct RecoverySettings {
     pub queue: MailQueue,
     /// How long a reset link works.
     pub reset_ttl: Duration,
+    /// Requests for a link being handled after their answer. Bounded, so a
+    /// flood of requests cannot pile up work without end; one over the bound
+    /// is dropped (and logged), with the same answer as any other.
+    pub pending: Arc<Semaphore>,
+}
+
+/// Requests for a link handled at once, after their answers.
+pub const MAX_PENDING_REQUESTS: usize = 256;
+
+impl RecoverySettings {
+    pub fn new(links: Links, queue: MailQueue, reset_ttl: Duration) -> Self {
+        RecoverySettings {
+            links,
+            queue,
+            reset_ttl,
+            pending: Arc::new(Semaphore::new(MAX_PENDING_REQUESTS)),
+        }
+    }
 }
 
 /// What happened to a request for a link, for the audit trail.
@@ -50,9 +69,14 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let email = Email::parse_existing(email)?;
+        let Ok(permit) = Arc::clone(&self.recovery.pending).try_acquire_owned() else {
+            tracing::warn!("too many password-reset requests in progress; one was dropped");
+            return Ok(());
+        };
         let service = Arc::clone(self);
         let client = client.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             if let Err(error) = service.send_reset_link(&email, &client).await {
                 // Nobody is waiting for this answer; the person may ask again.
                 tracing::warn!(error = %error, "a password-reset request failed");
