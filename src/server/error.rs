@@ -343,8 +343,14 @@ pub fn error_response(error: AppError, status: StatusCode) -> Response {
 }
 
 impl IntoResponse for AuthError {
+    /// The JSON API's answer: the status its code implies, except for an
+    /// emailed link, which is not a credential of the request and so is a
+    /// 400, not the 401 that `invalid_token` means for a bearer token.
     fn into_response(self) -> Response {
-        self.to_app_error().into_response()
+        match self {
+            AuthError::InvalidLink => error_response(self.to_app_error(), StatusCode::BAD_REQUEST),
+            other => other.to_app_error().into_response(),
+        }
     }
 }
 

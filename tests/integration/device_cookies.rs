@@ -4,20 +4,10 @@
 //! account-wide backstop still applies to everyone.
 
 use crate::helpers::*;
-use reqwest::{Client, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 
 const DEVICE_COOKIE: &str = "portcullis_device";
-
-async fn json_login(client: &Client, app: &TestApp, email: &str, password: &str) -> StatusCode {
-    client
-        .post(app.url("/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .expect("an answer")
-        .status()
-}
 
 /// A stranger (no cookies) guessing until the account locks.
 async fn lock_out(app: &TestApp, email: &str, failures: usize) {

@@ -459,6 +459,18 @@ impl TestApp {
     }
 }
 
+/// Signs in through the JSON API with `client` (cookie delivery) and
+/// returns the status.
+pub async fn json_login(client: &Client, app: &TestApp, email: &str, password: &str) -> StatusCode {
+    client
+        .post(app.url("/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .expect("an answer")
+        .status()
+}
+
 pub async fn server_fn_with(
     client: &Client,
     address: &str,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use crate::{
     helpers::{
-        Backend, NEW_PASSWORD, PASSWORD, TestApp, backend_tests, error_code, server_fn_with,
-        set_cookies, unique_email,
+        Backend, NEW_PASSWORD, PASSWORD, TestApp, backend_tests, error_code, json_login,
+        plain_client, server_fn_with, set_cookies, unique_email,
     },
     mailbox::{Mail, Mailbox},
 };
@@ -49,16 +49,6 @@ async fn reset(app: &TestApp, token: &str, password: &str) -> (StatusCode, Strin
         .await
         .expect("request");
     error_code(response).await
-}
-
-async fn json_login(app: &TestApp, email: &str, password: &str) -> StatusCode {
-    app.bare_client()
-        .post(app.url("/auth/login"))
-        .json(&json!({ "email": email, "password": password, "token_delivery": "body" }))
-        .send()
-        .await
-        .expect("request")
-        .status()
 }
 
 /// Asks for a link for `email` and returns its token, from the `nth` reset
@@ -144,10 +134,13 @@ async fn a_reset_link_sets_a_new_password_and_ends_every_session(backend: Backen
     );
     // The old password is gone; the new one signs in (nothing signed in by itself).
     assert_eq!(
-        json_login(&app, &email, PASSWORD).await,
+        json_login(&plain_client(), &app, &email, PASSWORD).await,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(json_login(&app, &email, NEW_PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        json_login(&plain_client(), &app, &email, NEW_PASSWORD).await,
+        StatusCode::OK
+    );
     let notice = mailbox.wait_for(&email, CHANGED_SUBJECT).await;
     assert!(notice.text.contains("If this wasn't you"));
     assert!(notice.text.contains(&app.url("/forgot-password")));
@@ -177,7 +170,10 @@ async fn a_link_works_once_and_only_while_it_is_the_newest(backend: Backend) {
         (StatusCode::BAD_REQUEST, "invalid_token".into()),
         "single use"
     );
-    assert_eq!(json_login(&app, &email, NEW_PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        json_login(&plain_client(), &app, &email, NEW_PASSWORD).await,
+        StatusCode::OK
+    );
 }
 
 async fn a_password_change_spends_the_links_mailed_before_it(backend: Backend) {
@@ -194,7 +190,10 @@ async fn a_password_change_spends_the_links_mailed_before_it(backend: Backend) {
         reset(&app, &token, "another quiet harbour 9").await,
         (StatusCode::BAD_REQUEST, "invalid_token".into())
     );
-    assert_eq!(json_login(&app, &email, NEW_PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        json_login(&plain_client(), &app, &email, NEW_PASSWORD).await,
+        StatusCode::OK
+    );
 }
 
 async fn an_expired_or_foreign_or_malformed_link_is_refused_alike(backend: Backend) {
@@ -239,11 +238,14 @@ async fn an_expired_or_foreign_or_malformed_link_is_refused_alike(backend: Backe
         StatusCode::OK
     );
     assert_eq!(
-        json_login(&app, &email, PASSWORD).await,
+        json_login(&plain_client(), &app, &email, PASSWORD).await,
         StatusCode::OK,
         "untouched"
     );
-    assert_eq!(json_login(&app, &other, NEW_PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        json_login(&plain_client(), &app, &other, NEW_PASSWORD).await,
+        StatusCode::OK
+    );
 
     // A weak new password is refused and spends nothing.
     let token = reset_token(&app, &mailbox, &email, 2).await;
@@ -351,7 +353,10 @@ async fn concurrent_uses_of_one_link_succeed_once(backend: Backend) {
         }
     }
     assert_eq!(winners.len(), 1, "{winners:?}");
-    assert_eq!(json_login(&app, &email, winners[0]).await, StatusCode::OK);
+    assert_eq!(
+        json_login(&plain_client(), &app, &email, winners[0]).await,
+        StatusCode::OK
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM auth_events WHERE kind = 'password_reset'")
             .await,
@@ -483,7 +488,10 @@ async fn the_reset_page_moves_the_token_out_of_the_url_and_works_without_javascr
         StatusCode::UNAUTHORIZED,
         "the other session ended"
     );
-    assert_eq!(json_login(&app, &email, NEW_PASSWORD).await, StatusCode::OK);
+    assert_eq!(
+        json_login(&plain_client(), &app, &email, NEW_PASSWORD).await,
+        StatusCode::OK
+    );
 
     // Without a link, the form says so.
     let response = server_fn_with(

@@ -490,25 +490,16 @@ pub async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(body): ApiJson<ResetPasswordRequest>,
-) -> Response {
+) -> Result<Json<MessageResponse>, AuthError> {
     let password = Password::new(&body.password);
     let confirmation = Password::new(body.password_confirm.as_deref().unwrap_or(&body.password));
-    match state
+    state
         .auth
         .reset_password(&body.token, &password, &confirmation, &client)
-        .await
-    {
-        Ok(_) => Json(message(
-            "Password reset. Every session has been signed out; sign in with the new password.",
-        ))
-        .into_response(),
-        // A link is not a credential of the request: 400, not the 401 that
-        // `invalid_token` means for a bearer token.
-        Err(error @ AuthError::InvalidLink) => {
-            crate::server::error::error_response(error.to_app_error(), StatusCode::BAD_REQUEST)
-        }
-        Err(error) => error.into_response(),
-    }
+        .await?;
+    Ok(Json(message(
+        "Password reset. Every session has been signed out; sign in with the new password.",
+    )))
 }
 
 /// The signed-in user.

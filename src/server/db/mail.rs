@@ -66,16 +66,6 @@ macro_rules! insert_mail {
 pub(super) use insert_mail;
 
 impl Store {
-    /// Queues one message on its own (nothing else to commit with it).
-    pub async fn enqueue_mail(&self, mail: &NewMail, now: Timestamp) -> StoreResult<()> {
-        on_pool!(self, pool => async {
-            let mut tx = pool.begin().await?;
-            insert_mail!(tx, mail, now).await?;
-            tx.commit().await
-        }.await)
-        .context("Failed to queue a mail")
-    }
-
     /// Claims the oldest due message for `lease`: until then no other worker
     /// takes it, and if this one dies it is due again afterwards. The
     /// re-check of `next_attempt_at` in the outer statement makes two
@@ -122,13 +112,5 @@ impl Store {
         .await
         .map(drop))
         .context("Failed to reschedule a mail")
-    }
-
-    /// Messages not yet delivered; for tests and operations.
-    pub async fn queued_mail(&self) -> StoreResult<i64> {
-        on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox")
-            .fetch_one(pool)
-            .await)
-        .context("Failed to count queued mail")
     }
 }

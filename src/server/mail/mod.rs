@@ -48,10 +48,6 @@ impl Links {
     pub fn forgot_password(&self) -> String {
         format!("{}/forgot-password", self.origin)
     }
-
-    pub fn login(&self) -> String {
-        format!("{}/login", self.origin)
-    }
 }
 
 /// Wakes the delivery worker when a message was queued, so it goes out at

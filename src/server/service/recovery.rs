@@ -51,14 +51,6 @@ impl RecoverySettings {
     }
 }
 
-/// What happened to a request for a link, for the audit trail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Requested {
-    Sent,
-    NoAccount,
-    Throttled,
-}
-
 impl AuthService {
     /// Asks for a password-reset link for `email`. Answers `Ok` whether or
     /// not an account exists, before finding out: only a malformed address
@@ -88,29 +80,26 @@ impl AuthService {
     async fn send_reset_link(&self, email: &Email, client: &ClientInfo) -> Result<(), AuthError> {
         let now = Timestamp::now();
         let keys = self.throttle.mail_keys(&email.normalized, client);
-        let outcome = match self.throttle.reserve(&keys, now).await {
-            Err(AuthError::Throttled { .. }) => (Requested::Throttled, None),
+        // What happened, for the audit trail: `sent`, `no_account` or
+        // `throttled`, and whose account it was.
+        let (detail, user_id) = match self.throttle.reserve(&keys, now).await {
+            Err(AuthError::Throttled { .. }) => ("throttled", None),
             Err(other) => return Err(other),
             Ok(reservation) => {
                 self.audit.locks(reservation, None, client, now).await;
                 match self.store.find_user_by_email(email.lookup_keys()).await? {
-                    None => (Requested::NoAccount, None),
+                    None => ("no_account", None),
                     Some(user) => {
                         self.issue_reset_link(user.id, &user.email, now).await?;
-                        (Requested::Sent, Some(user.id))
+                        ("sent", Some(user.id))
                     }
                 }
             }
         };
-        let detail = match outcome.0 {
-            Requested::Sent => "sent",
-            Requested::NoAccount => "no_account",
-            Requested::Throttled => "throttled",
-        };
         self.audit
             .record(
                 EventKind::PasswordResetRequested,
-                outcome.1,
+                user_id,
                 None,
                 client,
                 Some(detail),
