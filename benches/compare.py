@@ -112,7 +112,7 @@ class Portcullis:
 
     def register(self, email):
         status, _, body = request(self.port, "POST", "/auth/register", {"email": email, "password": PASSWORD})
-        assert status == 201, (status, body)
+        assert status == 202, (status, body)
 
     def login_body(self, email):
         return json.dumps({"email": email, "password": PASSWORD, "token_delivery": "body"})

@@ -260,6 +260,7 @@ async fn unchecked(State(state): State<AppState>, mut request: Request, next: Ne
             user_id: user.id,
             session_id: claims.sid,
             email: user.email,
+            email_verified: user.email_verified,
             authenticated_at: Timestamp::now(),
         }));
     next.run(request).await
@@ -279,6 +280,7 @@ async fn jwt_only(State(state): State<AppState>, mut request: Request, next: Nex
             user_id: claims.sub,
             session_id: claims.sid,
             email: String::new(),
+            email_verified: false,
             authenticated_at: Timestamp::now(),
         }));
     next.run(request).await

@@ -9,9 +9,9 @@
   422, but only for what no JSON Schema can say (strength, equality with the
   confirmation, the current password being right, a length that NFKC
   normalisation changes). Any other 422 to valid data is a contract failure.
-- unknown_links_only: a password reset may refuse schema-valid data with
-  400, but only as `invalid_token` (no schema can know which tokens were
-  mailed).
+- unknown_links_only: a password reset, an email verification or an email
+  change confirmation may refuse schema-valid data with 400, but only as
+  `invalid_token` (no schema can know which tokens were mailed).
 """
 
 import os
@@ -47,13 +47,21 @@ class FreshUser:
 def register():
     """A new account, signed in, its access token (never printed)."""
     email = f"contract-{uuid.uuid4().hex}@example.com"
+    password = "violet kettle anthem 42"
     response = requests.post(
         f"{BASE_URL}/auth/register",
-        json={"email": email, "password": "violet kettle anthem 42", "token_delivery": "body"},
+        json={"email": email, "password": password},
         timeout=30,
     )
-    if response.status_code != 201:
+    if response.status_code != 202:
         raise RuntimeError(f"registering the contract user failed: {response.status_code} {response.text}")
+    response = requests.post(
+        f"{BASE_URL}/auth/login",
+        json={"email": email, "password": password, "token_delivery": "body"},
+        timeout=30,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"signing the contract user in failed: {response.status_code} {response.text}")
     return response.json()["tokens"]["access_token"]
 
 
@@ -75,12 +83,17 @@ SEMANTIC_422 = {
         {"password", "password_confirm"},
         {"weak_password", "password_mismatch"},
     ),
+    ("POST", "/auth/email/change"): ({"password"}, {"invalid_current_password"}),
 }
 
 # Operations that may refuse schema-valid data with 400, and the one code
 # that may say so: a reset token of the documented shape that no mail ever
 # carried (or one used, superseded or expired) is refused as `invalid_token`.
-SEMANTIC_400 = {("POST", "/auth/password/reset"): "invalid_token"}
+SEMANTIC_400 = {
+    ("POST", "/auth/password/reset"): "invalid_token",
+    ("POST", "/auth/email/verify"): "invalid_token",
+    ("POST", "/auth/email/change/confirm"): "invalid_token",
+}
 
 
 @schemathesis.check

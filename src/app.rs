@@ -11,8 +11,8 @@ use leptos_router::{
 use crate::{
     components::{AuthProvider, Header, SessionWatcher},
     pages::{
-        AccountPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage, RegisterPage,
-        ResetPasswordPage,
+        AccountPage, ConfirmEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage,
+        RegisterPage, ResetPasswordPage, VerifyEmailPage,
     },
 };
 
@@ -95,6 +95,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                         <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
                         <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
+                        <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async />
+                        <Route path=path!("/confirm-email") view=ConfirmEmailPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </AuthProvider>

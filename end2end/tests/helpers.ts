@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { simpleParser } from 'mailparser';
 import { expect, type APIRequestContext, type BrowserContext, type ConsoleMessage, type Page } from '@playwright/test';
 
 /** Names of the session cookies on plain http (no `__Host-` prefix). */
@@ -12,6 +15,7 @@ export const SESSION_ENDED_NOTICE = 'Your session ended. Please sign in again.';
 export const PASSWORD_CHANGED_NOTICE = 'Password changed. Your other devices have been signed out.';
 export const SESSION_REVOKED_NOTICE = 'That session has been signed out.';
 export const BAD_CREDENTIALS = 'Incorrect email or password.';
+export const CHECK_EMAIL_NOTICE = 'We sent a link to confirm your email address.';
 
 export interface Credentials {
   email: string;
@@ -39,6 +43,37 @@ export async function gotoPage(page: Page, url: string, { hydrate = true }: Opti
   if (hydrate) await waitForHydration(page);
 }
 
+// ---------------------------------------------------------------- mail
+
+// The server Playwright starts has no SMTP server configured, so it writes
+// every message to <data dir>/outbox/ as an .eml file: the real delivery
+// path of a fresh install, read here like a mailbox.
+export const OUTBOX = path.join(process.env.PORTCULLIS_E2E_DATA_DIR ?? '', 'outbox');
+
+/** The `linkPath` link (e.g. `/reset-password`) in the mail `subject` to `email`, once it has arrived. */
+export async function mailedLink(email: string, subject: string, linkPath: string): Promise<string> {
+  let link = '';
+  const pattern = new RegExp(`https?://\\S+${linkPath}\\?token=\\S+`);
+  await expect
+    .poll(
+      async () => {
+        for (const name of readdirSync(OUTBOX).filter((n) => n.endsWith('.eml'))) {
+          const mail = await simpleParser(readFileSync(path.join(OUTBOX, name)));
+          const to = Array.isArray(mail.to) ? mail.to.map((a) => a.text).join(',') : (mail.to?.text ?? '');
+          if (to.includes(email) && mail.subject === subject) {
+            expect(mail.html, 'the HTML part carries the link too').toContain(`${linkPath}?token=`);
+            link = pattern.exec(mail.text ?? '')?.[0] ?? '';
+            return link;
+          }
+        }
+        return '';
+      },
+      { message: `a "${subject}" mail to ${email} in ${OUTBOX}`, timeout: 15_000 },
+    )
+    .not.toBe('');
+  return link;
+}
+
 // ---------------------------------------------------------------- locators
 
 export const loginHeading = (page: Page) => page.getByRole('heading', { level: 1, name: 'Sign in', exact: true });
@@ -50,7 +85,11 @@ export const statusNotice = (page: Page, text: string) => page.getByRole('status
 
 // ---------------------------------------------------------------- flows
 
-/** Creates an account from the register page; ends on the home page, signed in. */
+/**
+ * Creates an account from the register page, which leads to the login page
+ * (registering signs no one in), and signs in there; ends on the home page,
+ * signed in.
+ */
 export async function register(page: Page, creds: Credentials, opts: Options = {}): Promise<void> {
   await gotoPage(page, '/register', opts);
   await expect(page.getByRole('heading', { level: 1, name: 'Create an account' })).toBeVisible();
@@ -58,6 +97,9 @@ export async function register(page: Page, creds: Credentials, opts: Options = {
   await page.getByLabel('Password', { exact: true }).fill(creds.password);
   await page.getByLabel('Confirm password', { exact: true }).fill(creds.password);
   await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(/\/login\?notice=check_email/);
+  await expect(statusNotice(page, CHECK_EMAIL_NOTICE)).toBeVisible();
+  await submitSignIn(page, creds);
   await expectSignedInHome(page, creds.email);
 }
 

@@ -1,9 +1,7 @@
 import { test, expect, type Page } from '@playwright/test';
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-import { simpleParser } from 'mailparser';
 import {
   NEW_PASSWORD,
+  mailedLink,
   expectSignedInHome,
   gotoPage,
   loginHeading,
@@ -13,32 +11,9 @@ import {
   submitSignIn,
 } from './helpers';
 
-// The server Playwright starts has no SMTP server configured, so it writes
-// every message to <data dir>/outbox/ as an .eml file: the real delivery
-// path of a fresh install, read here like a mailbox.
-const outbox = path.join(process.env.PORTCULLIS_E2E_DATA_DIR ?? '', 'outbox');
-
 /** The reset link mailed to `email`, once it has arrived. */
-async function resetLinkFor(email: string): Promise<string> {
-  let link = '';
-  await expect
-    .poll(
-      async () => {
-        for (const name of readdirSync(outbox).filter((n) => n.endsWith('.eml'))) {
-          const mail = await simpleParser(readFileSync(path.join(outbox, name)));
-          const to = Array.isArray(mail.to) ? mail.to.map((a) => a.text).join(',') : (mail.to?.text ?? '');
-          if (to.includes(email) && mail.subject === 'Reset your Portcullis password') {
-            expect(mail.html, 'the HTML part carries the link too').toContain('/reset-password?token=');
-            link = /https?:\/\/\S+\/reset-password\?token=\S+/.exec(mail.text ?? '')?.[0] ?? '';
-            return link;
-          }
-        }
-        return '';
-      },
-      { message: `a reset mail to ${email} in ${outbox}`, timeout: 15_000 },
-    )
-    .not.toBe('');
-  return link;
+function resetLinkFor(email: string): Promise<string> {
+  return mailedLink(email, 'Reset your Portcullis password', '/reset-password');
 }
 
 /** Fills and submits the reset page's form. */

@@ -20,18 +20,19 @@ use crate::server::{
     service::Principal,
 };
 
-/// Creates an account and signs it in on this device. `next`, as for
-/// `login`, is where to go afterwards.
+/// Creates an account and mails a link to confirm its address. Signs no one
+/// in, and answers the same whether or not the address already had an
+/// account (see `AuthService::register`). Returns the page to go to next:
+/// the login page, with a notice, keeping `next` for after signing in.
 #[server(endpoint = "register")]
 pub async fn register(
     email: String,
     password: String,
     password_confirm: String,
     next: Option<String>,
-) -> Result<SessionUser, AppError> {
+) -> Result<String, AppError> {
     let cx = ServerFnContext::get()?;
-    let issued = cx
-        .state
+    cx.state
         .auth
         .register(
             &email,
@@ -41,9 +42,16 @@ pub async fn register(
         )
         .await
         .map_err(|e| cx.fail(e))?;
-    cx.set_session_cookies(&issued);
-    cx.redirect_plain_form(&next_or_home(next.as_deref()));
-    Ok(session_user(&issued.principal))
+    let to = match next.as_deref().and_then(super::safe_next_path) {
+        Some(next) => format!(
+            "{}&next={}",
+            Notice::CheckEmail.url(),
+            crate::components::encode_query_value(&next)
+        ),
+        None => Notice::CheckEmail.url().to_string(),
+    };
+    cx.redirect_plain_form(&to);
+    Ok(to)
 }
 
 /// Signs in. `next` is where to go afterwards; anything but a same-site path
@@ -132,11 +140,10 @@ pub async fn reset_password(
     password_confirm: String,
     token: Option<String>,
 ) -> Result<(), AppError> {
+    use crate::server::db::LinkPurpose;
+
     let cx = ServerFnContext::get()?;
-    let token = token
-        .filter(|t| !t.is_empty())
-        .or_else(|| cx.state.cookies.read_reset(&cx.cookies))
-        .ok_or_else(|| cx.fail(AuthError::InvalidLink))?;
+    let token = cx.link_token(token, LinkPurpose::PasswordReset)?;
     cx.state
         .auth
         .reset_password(
@@ -147,10 +154,109 @@ pub async fn reset_password(
         )
         .await
         .map_err(|e| cx.fail(e))?;
-    cx.state.cookies.clear_reset(&cx.cookies);
+    cx.state
+        .cookies
+        .clear_link(&cx.cookies, LinkPurpose::PasswordReset);
     cx.end_browser_session();
     cx.redirect_plain_form(Notice::PasswordReset.url());
     Ok(())
+}
+
+/// Confirms the account's address with the verification link this browser
+/// followed (moved to a cookie, like a reset link's), or with `token`.
+/// Returns the page to go to: the account page when this browser is signed
+/// in, else the login page.
+#[server(endpoint = "verify_email")]
+pub async fn verify_email(token: Option<String>) -> Result<String, AppError> {
+    use crate::server::db::LinkPurpose;
+
+    let cx = ServerFnContext::get()?;
+    let token = cx.link_token(token, LinkPurpose::VerifyEmail)?;
+    cx.state
+        .auth
+        .verify_email(&token, &cx.client)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.state
+        .cookies
+        .clear_link(&cx.cookies, LinkPurpose::VerifyEmail);
+    let to = match &cx.auth {
+        AuthState::SignedIn(_) => Notice::AddressConfirmed.url(),
+        _ => Notice::EmailVerified.url(),
+    };
+    cx.redirect_plain_form(to);
+    Ok(to.to_string())
+}
+
+/// Mails a new verification link: to the signed-in account, or, for
+/// someone who cannot sign in before confirming, to `email` (answered the
+/// same whether or not it has an account that needs one).
+#[server(endpoint = "resend_verification")]
+pub async fn resend_verification(email: Option<String>) -> Result<(), AppError> {
+    let cx = ServerFnContext::get()?;
+    cx.state
+        .auth
+        .resend_verification(&cx.auth, email.as_deref(), &cx.client)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.redirect_plain_form(match &cx.auth {
+        AuthState::SignedIn(_) => Notice::VerificationSent.url(),
+        _ => Notice::VerificationResent.url(),
+    });
+    Ok(())
+}
+
+/// Asks to move the account to `new_email`; needs the password. The change
+/// happens when the link mailed to the new address is followed.
+#[server(endpoint = "change_email")]
+pub async fn change_email(new_email: String, current_password: String) -> Result<(), AppError> {
+    let cx = ServerFnContext::get()?;
+    let principal = cx.principal()?;
+    cx.state
+        .auth
+        .request_email_change(
+            &principal,
+            &new_email,
+            &Password::new(&current_password),
+            &cx.client,
+        )
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.redirect_plain_form(Notice::EmailChangeSent.url());
+    Ok(())
+}
+
+/// Confirms an email change with the link this browser followed (or
+/// `token`). Every session but the one that asked ends; returns the page to
+/// go to: the account page when this browser is that session, else the
+/// login page.
+#[server(endpoint = "confirm_email_change")]
+pub async fn confirm_email_change(token: Option<String>) -> Result<String, AppError> {
+    use crate::server::db::LinkPurpose;
+
+    let cx = ServerFnContext::get()?;
+    let token = cx.link_token(token, LinkPurpose::ChangeEmail)?;
+    let changed = cx
+        .state
+        .auth
+        .confirm_email_change(&token, &cx.client)
+        .await
+        .map_err(|e| cx.fail(e))?;
+    cx.state
+        .cookies
+        .clear_link(&cx.cookies, LinkPurpose::ChangeEmail);
+    let kept_here =
+        matches!(&cx.auth, AuthState::SignedIn(p) if Some(p.session_id) == changed.kept);
+    let to = if kept_here {
+        Notice::EmailChanged.url()
+    } else {
+        if matches!(&cx.auth, AuthState::SignedIn(p) if p.user_id == changed.user_id) {
+            cx.end_browser_session();
+        }
+        Notice::AddressChanged.url()
+    };
+    cx.redirect_plain_form(to);
+    Ok(to.to_string())
 }
 
 /// Who this browser is signed in as, if anyone.
@@ -295,10 +401,18 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::PasswordChanged => "Password changed; other sessions ended".into(),
         K::SessionRevoked => "A session was revoked".into(),
         K::LoadShed => "Sign-ins refused while the server was overloaded".into(),
-        K::RegistrationRefused => "Registration refused (address already registered)".into(),
+        K::RegistrationRefused => "Someone tried to register an account with your address".into(),
         K::ThrottleLocked => "Sign-in locked for a while after repeated failed attempts".into(),
         K::PasswordResetRequested => "Password reset link requested".into(),
         K::PasswordReset => "Password reset by email link; every session ended".into(),
+        K::VerificationSent => match detail {
+            Some("throttled") => "Confirmation link not sent (too many requests)".into(),
+            _ => "Email confirmation link sent".into(),
+        },
+        K::EmailVerified => "Email address confirmed".into(),
+        K::EmailChangeRequested => "Email address change requested".into(),
+        K::EmailChanged => "Email address changed; other sessions ended".into(),
+        K::NewDeviceSignIn => "Signed in from a new kind of device; we sent you a notice".into(),
     }
 }
 
@@ -314,6 +428,7 @@ fn session_user(principal: &Principal) -> SessionUser {
     SessionUser {
         id: principal.user_id.to_string(),
         email: principal.email.clone(),
+        email_verified: principal.email_verified,
     }
 }
 

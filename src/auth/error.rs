@@ -31,6 +31,10 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// Email or password is wrong; deliberately says which of them nobody knows.
     InvalidCredentials,
+    /// The right password, for an account whose address is not confirmed,
+    /// while `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` is on.
+    EmailNotVerified,
+    /// An email change confirmed after another account took the address.
     EmailTaken,
     WeakPassword,
     PasswordMismatch,
@@ -65,7 +69,7 @@ impl ErrorCode {
             // RFC 6750: a bearer token that is not accepted is a 401. (The
             // logout endpoint answers 400 instead, per its documented contract.)
             Unauthenticated | SessionEnded | InvalidCredentials | InvalidToken => 401,
-            ReauthRequired | CrossSiteRequest => 403,
+            ReauthRequired | CrossSiteRequest | EmailNotVerified => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
@@ -96,6 +100,7 @@ impl ErrorCode {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             InvalidCredentials => "invalid_credentials",
+            EmailNotVerified => "email_not_verified",
             EmailTaken => "email_taken",
             WeakPassword => "weak_password",
             PasswordMismatch => "password_mismatch",

@@ -12,10 +12,18 @@ pub enum Notice {
     SessionRevoked,
     ResetLinkSent,
     PasswordReset,
+    CheckEmail,
+    EmailVerified,
+    AddressConfirmed,
+    VerificationSent,
+    VerificationResent,
+    EmailChangeSent,
+    EmailChanged,
+    AddressChanged,
 }
 
 impl Notice {
-    pub const ALL: [Notice; 7] = [
+    pub const ALL: [Notice; 15] = [
         Notice::SignedOut,
         Notice::SessionEnded,
         Notice::PasswordChanged,
@@ -23,6 +31,14 @@ impl Notice {
         Notice::SessionRevoked,
         Notice::ResetLinkSent,
         Notice::PasswordReset,
+        Notice::CheckEmail,
+        Notice::EmailVerified,
+        Notice::AddressConfirmed,
+        Notice::VerificationSent,
+        Notice::VerificationResent,
+        Notice::EmailChangeSent,
+        Notice::EmailChanged,
+        Notice::AddressChanged,
     ];
 
     /// The value of `?notice=`.
@@ -35,6 +51,14 @@ impl Notice {
             Notice::SessionRevoked => "session_revoked",
             Notice::ResetLinkSent => "reset_link_sent",
             Notice::PasswordReset => "password_reset",
+            Notice::CheckEmail => "check_email",
+            Notice::EmailVerified => "email_verified",
+            Notice::AddressConfirmed => "address_confirmed",
+            Notice::VerificationSent => "verification_sent",
+            Notice::VerificationResent => "verification_resent",
+            Notice::EmailChangeSent => "email_change_sent",
+            Notice::EmailChanged => "email_changed",
+            Notice::AddressChanged => "address_changed",
         }
     }
 
@@ -58,6 +82,26 @@ impl Notice {
                 "Your password has been reset and every device signed out. \
                  Sign in with your new password."
             }
+            Notice::CheckEmail => {
+                "We sent a link to confirm your email address. Check your inbox, then sign in."
+            }
+            Notice::EmailVerified => "Your email address is confirmed. You can sign in.",
+            Notice::AddressConfirmed => "Your email address is confirmed.",
+            Notice::VerificationSent => {
+                "We sent a new link to confirm your email address. Check your inbox."
+            }
+            Notice::VerificationResent => {
+                "If that address still needs confirming, we sent it a new link. Check your inbox."
+            }
+            Notice::EmailChangeSent => {
+                "We sent a link to the new address. Your address changes when you follow it."
+            }
+            Notice::EmailChanged => {
+                "Your email address was changed. Your other devices have been signed out."
+            }
+            Notice::AddressChanged => {
+                "Your email address was changed and your other devices signed out. Sign in with the new address."
+            }
         }
     }
 
@@ -72,6 +116,14 @@ impl Notice {
             Notice::SessionRevoked => "/account?notice=session_revoked",
             Notice::ResetLinkSent => "/forgot-password?notice=reset_link_sent",
             Notice::PasswordReset => "/login?notice=password_reset",
+            Notice::CheckEmail => "/login?notice=check_email",
+            Notice::EmailVerified => "/login?notice=email_verified",
+            Notice::AddressConfirmed => "/account?notice=address_confirmed",
+            Notice::VerificationSent => "/account?notice=verification_sent",
+            Notice::VerificationResent => "/login?notice=verification_resent",
+            Notice::EmailChangeSent => "/account?notice=email_change_sent",
+            Notice::EmailChanged => "/account?notice=email_changed",
+            Notice::AddressChanged => "/login?notice=address_changed",
         }
     }
 }

@@ -9,6 +9,8 @@ use std::{fmt, str::FromStr};
 pub struct SessionUser {
     pub id: String,
     pub email: String,
+    /// Whether the address was confirmed through its emailed link.
+    pub email_verified: bool,
 }
 
 /// What the browser knows about its own sign-in state.

@@ -4,8 +4,8 @@ use leptos_router::{NavigateOptions, hooks::use_navigate};
 
 use crate::{
     auth::{
-        ActivityEntry, ChangePassword, DeviceSession, LogoutScope, Notice, RevokeSession,
-        SessionUser, list_sessions, recent_activity,
+        ActivityEntry, ChangeEmail, ChangePassword, DeviceSession, LogoutScope, Notice,
+        ResendVerification, RevokeSession, SessionUser, list_sessions, recent_activity,
     },
     components::{
         AuthContext, Field, FormAlert, NewPasswordField, NoticeBanner, QueryNotice, RequireAuth,
@@ -73,10 +73,12 @@ fn Account(user: SessionUser) -> impl IntoView {
         <div class="stack">
             <section class="card" aria-labelledby="account-title">
                 <h1 id="account-title">"Account"</h1>
-                <p class="lede">"Signed in as " <strong>{user.email}</strong></p>
+                <p class="lede">"Signed in as " <strong>{user.email.clone()}</strong></p>
                 <QueryNotice />
                 <NoticeBanner text=notice />
             </section>
+
+            <EmailSection user set_notice />
 
             <section class="card" aria-labelledby="password-title">
                 <h2 id="password-title">"Change password"</h2>
@@ -134,6 +136,63 @@ fn Account(user: SessionUser) -> impl IntoView {
                 </Transition>
             </section>
         </div>
+    }
+}
+
+/// The address, whether it is confirmed (with a way to get a new link),
+/// and changing it.
+#[component]
+fn EmailSection(user: SessionUser, set_notice: WriteSignal<Option<&'static str>>) -> impl IntoView {
+    let auth = AuthContext::expect();
+    let resend = ServerAction::<ResendVerification>::new();
+    Effect::new(move |_| match resend.value().get() {
+        Some(Ok(())) => set_notice.set(Some(Notice::VerificationSent.text())),
+        Some(Err(error)) => {
+            auth.notice_session_end(&error);
+        }
+        None => {}
+    });
+    let change = ServerAction::<ChangeEmail>::new();
+    let change_form = NodeRef::<Form>::new();
+    Effect::new(move |_| match change.value().get() {
+        Some(Ok(())) => {
+            set_notice.set(Some(Notice::EmailChangeSent.text()));
+            if let Some(form) = change_form.get() {
+                form.reset();
+            }
+        }
+        Some(Err(error)) => {
+            auth.notice_session_end(&error);
+        }
+        None => {}
+    });
+    let verified = user.email_verified;
+
+    view! {
+        <section class="card" aria-labelledby="email-title">
+            <h2 id="email-title">"Email address"</h2>
+            <p>
+                <strong>{user.email}</strong> " "
+                <span class="badge" class:warning=!verified data-testid="email-status">
+                    {if verified { "Verified" } else { "Not verified" }}
+                </span>
+            </p>
+            {(!verified).then(|| view! {
+                <ActionForm action=resend attr:class="inline-form">
+                    <FormAlert error=general_error(resend, &[]) />
+                    <p class="muted">"Confirm your address with the link we mailed you. No mail?"</p>
+                    <SubmitButton pending=resend.pending() label="Send the link again" pending_label="Sending…" class="button secondary small" />
+                </ActionForm>
+            })}
+            <h3>"Change email address"</h3>
+            <p class="muted">"We send a link to the new address; it changes when you follow it, and every other device is signed out."</p>
+            <ActionForm action=change node_ref=change_form attr:class="form">
+                <FormAlert error=general_error(change, &["new_email", "current_password"]) />
+                <Field label="New email address" name="new_email" kind="email" autocomplete="email" error=field_error(change, "new_email") />
+                <Field label="Your password" name="current_password" kind="password" autocomplete="current-password" form="email" error=field_error(change, "current_password") />
+                <SubmitButton pending=change.pending() label="Change email address" pending_label="Sending link…" />
+            </ActionForm>
+        </section>
     }
 }
 

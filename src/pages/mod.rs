@@ -1,6 +1,7 @@
 //! One module per page.
 
 mod account;
+mod email_links;
 mod forgot_password;
 mod home;
 mod login;
@@ -9,6 +10,7 @@ mod register;
 mod reset_password;
 
 pub use account::AccountPage;
+pub use email_links::{ConfirmEmailPage, VerifyEmailPage};
 pub use forgot_password::ForgotPasswordPage;
 pub use home::HomePage;
 pub use login::LoginPage;

@@ -1,21 +1,29 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::A;
+use leptos_router::{components::A, hooks::use_navigate};
 
 use super::login::LeaveIfSignedIn;
 use crate::{
     auth::Register,
     components::{
         Field, FormAlert, NewPasswordField, SubmitButton, field_error, general_error,
-        go_on_after_sign_in, next_from_query,
+        next_from_query,
     },
 };
 
+/// Creating an account: it then signs in from the login page, where a
+/// notice says to check the inbox (the same answer whether or not the
+/// address already had an account).
 #[component]
 pub fn RegisterPage() -> impl IntoView {
     let next = next_from_query();
     let action = ServerAction::<Register>::new();
-    go_on_after_sign_in(action, next);
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(to)) = action.value().get() {
+            navigate(&to, Default::default());
+        }
+    });
 
     view! {
         <Title text="Create an account" />

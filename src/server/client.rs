@@ -228,6 +228,19 @@ pub fn describe_device(user_agent: Option<&str>) -> String {
     }
 }
 
+/// The kind of device a user agent names: browser and system without their
+/// versions ("Chrome on Linux"), so an update is not a new device. Unknown
+/// agents are their own kind.
+pub fn device_family(user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|ua| !ua.is_empty()) else {
+        return "Unknown device".into();
+    };
+    match woothee::parser::Parser::new().parse(ua) {
+        Some(result) if result.name != "UNKNOWN" => format!("{} on {}", result.name, result.os),
+        _ => ua.chars().take(40).collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +252,26 @@ mod tests {
         assert!(describe_device(Some("curl/8.5.0")).contains("curl"));
         assert_eq!(describe_device(Some("zz")), "zz");
         assert_eq!(describe_device(None), "Unknown device");
+    }
+
+    #[test]
+    fn a_browser_update_is_the_same_kind_of_device_and_another_browser_is_not() {
+        let chrome = |v: &str| {
+            format!(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{v} Safari/537.36"
+            )
+        };
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:130.0) Gecko/20100101 Firefox/130.0";
+        assert_eq!(device_family(Some(&chrome("156.0.0.0"))), "Chrome on Linux");
+        assert_eq!(
+            device_family(Some(&chrome("155.0.1.2"))),
+            device_family(Some(&chrome("156.0.0.0")))
+        );
+        assert_ne!(
+            device_family(Some(firefox)),
+            device_family(Some(&chrome("156.0.0.0")))
+        );
+        assert_eq!(device_family(None), device_family(Some("")));
     }
 
     const PEER: [u8; 4] = [10, 0, 0, 1];

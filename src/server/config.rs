@@ -206,6 +206,11 @@ pub struct MailSettings {
     pub from: lettre::message::Mailbox,
     /// How long a password-reset link works.
     pub reset_ttl: Duration,
+    /// How long an address-confirmation link (verification, email change)
+    /// works.
+    pub verify_ttl: Duration,
+    /// Whether an account whose address is not confirmed may sign in.
+    pub require_verified_email: bool,
     /// The longest wait between two delivery attempts of one message.
     pub retry_max: Duration,
 }
@@ -217,6 +222,8 @@ impl std::fmt::Debug for MailSettings {
             .field("smtp", &self.smtp_url.is_some())
             .field("from", &self.from.to_string())
             .field("reset_ttl", &self.reset_ttl)
+            .field("verify_ttl", &self.verify_ttl)
+            .field("require_verified_email", &self.require_verified_email)
             .finish_non_exhaustive()
     }
 }
@@ -677,6 +684,17 @@ fn parse_mail(vars: &Vars<'_>) -> Result<MailSettings, ConfigError> {
             "must be between 1m and 24h",
         ));
     }
+    let verify_ttl = vars.duration("PORTCULLIS_VERIFY_TOKEN_TTL", "24h")?;
+    if verify_ttl < Duration::from_secs(60) || verify_ttl > Duration::from_secs(7 * 24 * 3600) {
+        return Err(invalid(
+            "PORTCULLIS_VERIFY_TOKEN_TTL",
+            "must be between 1m and 7d",
+        ));
+    }
+    let require_verified_email = match vars.get("PORTCULLIS_REQUIRE_VERIFIED_EMAIL") {
+        Some(value) => parse_bool("PORTCULLIS_REQUIRE_VERIFIED_EMAIL", &value)?,
+        None => false,
+    };
     let retry_max = vars.duration("PORTCULLIS_MAIL_RETRY_MAX", "10m")?;
     if retry_max < Duration::from_millis(100) || retry_max > Duration::from_secs(24 * 3600) {
         return Err(invalid(
@@ -688,6 +706,8 @@ fn parse_mail(vars: &Vars<'_>) -> Result<MailSettings, ConfigError> {
         smtp_url,
         from,
         reset_ttl,
+        verify_ttl,
+        require_verified_email,
         retry_max,
     })
 }
@@ -828,6 +848,13 @@ mod tests {
         let s = settings(&[]).expect("defaults are valid");
         assert!(s.mail.smtp_url.is_none(), "the outbox directory by default");
         assert_eq!(s.mail.reset_ttl, Duration::from_secs(30 * 60));
+        assert_eq!(s.mail.verify_ttl, Duration::from_secs(24 * 3600));
+        assert!(
+            !s.mail.require_verified_email,
+            "unverified accounts may sign in"
+        );
+        let s = settings(&[("PORTCULLIS_REQUIRE_VERIFIED_EMAIL", "true")]).expect("a flag");
+        assert!(s.mail.require_verified_email);
         let s = settings(&[(
             "PORTCULLIS_SMTP_URL",
             "smtps://u:hunter2@mail.example.com:465",
@@ -849,6 +876,9 @@ mod tests {
             ("PORTCULLIS_RESET_TOKEN_TTL", "10s"),
             ("PORTCULLIS_RESET_TOKEN_TTL", "2d"),
             ("PORTCULLIS_MAIL_RETRY_MAX", "1ms"),
+            ("PORTCULLIS_VERIFY_TOKEN_TTL", "30s"),
+            ("PORTCULLIS_VERIFY_TOKEN_TTL", "8d"),
+            ("PORTCULLIS_REQUIRE_VERIFIED_EMAIL", "maybe"),
             ("PORTCULLIS_RECOVERY_EMAIL_MAX_REQUESTS", "0"),
         ] {
             let err = settings(&[(key, bad)]).unwrap_err().to_string();

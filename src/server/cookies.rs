@@ -15,7 +15,7 @@ use tower_cookies::{
     },
 };
 
-use super::{client::DeviceCookie, service::Issued, time::Timestamp};
+use super::{client::DeviceCookie, db::LinkPurpose, service::Issued, time::Timestamp};
 
 /// Longest cookie value we look at; ours are well under 1 KiB.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -120,36 +120,50 @@ impl SessionCookies {
         }
     }
 
-    /// The reset-link token this browser carries (see `middleware::links`).
-    pub fn read_reset(&self, cookies: &Cookies) -> Option<String> {
+    /// The token of the emailed link of `purpose` this browser followed
+    /// (see `middleware::links`).
+    pub fn read_link(&self, cookies: &Cookies, purpose: LinkPurpose) -> Option<String> {
         cookies
-            .get(self.reset_name())
+            .get(self.link_name(purpose))
             .map(|c| c.value().to_string())
             .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
     }
 
-    /// Moves a reset link's token out of the URL into a cookie: HttpOnly,
+    /// Moves an emailed link's token out of the URL into a cookie: HttpOnly,
     /// `SameSite=Strict` (only this site's own form posts send it back) and
     /// short-lived. The page then renders without the token in its address,
     /// history or any `Referer`.
-    pub fn set_reset(&self, cookies: &Cookies, token: &str, max_age: std::time::Duration) {
-        let mut cookie = self.build(self.reset_name(), token.to_string(), max_age);
+    pub fn set_link(
+        &self,
+        cookies: &Cookies,
+        purpose: LinkPurpose,
+        token: &str,
+        max_age: std::time::Duration,
+    ) {
+        let mut cookie = self.build(self.link_name(purpose), token.to_string(), max_age);
         cookie.set_same_site(SameSite::Strict);
         cookies.add(cookie);
     }
 
-    pub fn clear_reset(&self, cookies: &Cookies) {
-        let mut cookie = self.build(self.reset_name(), String::new(), std::time::Duration::ZERO);
+    pub fn clear_link(&self, cookies: &Cookies, purpose: LinkPurpose) {
+        let mut cookie = self.build(
+            self.link_name(purpose),
+            String::new(),
+            std::time::Duration::ZERO,
+        );
         cookie.set_same_site(SameSite::Strict);
         cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
         cookies.add(cookie);
     }
 
-    pub fn reset_name(&self) -> &'static str {
-        if self.secure {
-            "__Host-portcullis_reset"
-        } else {
-            "portcullis_reset"
+    pub fn link_name(&self, purpose: LinkPurpose) -> &'static str {
+        match (purpose, self.secure) {
+            (LinkPurpose::PasswordReset, true) => "__Host-portcullis_reset",
+            (LinkPurpose::PasswordReset, false) => "portcullis_reset",
+            (LinkPurpose::VerifyEmail, true) => "__Host-portcullis_verify",
+            (LinkPurpose::VerifyEmail, false) => "portcullis_verify",
+            (LinkPurpose::ChangeEmail, true) => "__Host-portcullis_email_change",
+            (LinkPurpose::ChangeEmail, false) => "portcullis_email_change",
         }
     }
 

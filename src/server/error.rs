@@ -35,8 +35,13 @@ pub enum AuthError {
     },
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// An email change confirmed after another account took the address.
     #[error("email already registered")]
     EmailTaken,
+    /// The right password, for an unconfirmed address, while confirmation
+    /// is required.
+    #[error("email address not verified")]
+    EmailNotVerified,
     #[error("password refused ({field}): {problem}")]
     PasswordRefused {
         field: &'static str,
@@ -172,7 +177,13 @@ impl AuthError {
             }
             AuthError::EmailTaken => AppError::new(
                 C::EmailTaken,
-                "An account with this email already exists. Sign in instead.",
+                "Another account took this address meanwhile; your address is unchanged.",
+            )
+            .on_field("token"),
+            AuthError::EmailNotVerified => AppError::new(
+                C::EmailNotVerified,
+                "Confirm your email address first: follow the link we sent you. \
+                 We can send a new one.",
             )
             .on_field("email"),
             AuthError::PasswordRefused { field, problem } => {

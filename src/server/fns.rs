@@ -97,6 +97,19 @@ impl ServerFnContext {
             .map_err(|failure| failure.to_app_error())
     }
 
+    /// The token of an emailed link: `token` when the client sent it, else
+    /// the one this browser carries since it followed the link.
+    pub fn link_token(
+        &self,
+        token: Option<String>,
+        purpose: crate::server::db::LinkPurpose,
+    ) -> Result<String, AppError> {
+        token
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.state.cookies.read_link(&self.cookies, purpose))
+            .ok_or_else(|| self.fail(AuthError::InvalidLink))
+    }
+
     pub fn insert_header(&self, name: header::HeaderName, value: HeaderValue) {
         self.response.insert_header(name, value);
     }

@@ -94,7 +94,7 @@ impl Application {
             RecoverySettings::new(
                 Links::new(&origins.public),
                 mail_queue.clone(),
-                settings.mail.reset_ttl,
+                &settings.mail,
             ),
         ));
         tracing::info!(to = %mailer.describe(), "mail is delivered to");

@@ -101,17 +101,7 @@ async fn a_device_cookie_of_another_account_or_a_forged_one_is_not_trusted(backe
     app.logout().await;
     let (attacker, _) = app.new_browser();
     let attacker_email = unique_email();
-    let registered = server_fn_with(
-        &attacker,
-        &app.address,
-        "register",
-        &[
-            ("email", &attacker_email),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-        ],
-    )
-    .await;
+    let registered = sign_up_with(&attacker, &app.address, &attacker_email).await;
     assert_eq!(registered.status(), StatusCode::OK);
     let attacker_device = set_cookies(&registered)
         .into_iter()

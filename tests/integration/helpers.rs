@@ -388,8 +388,8 @@ impl TestApp {
         response.json().await.expect("JSON")
     }
 
-    /// Registers a fresh account and returns its email; the client is then
-    /// signed in.
+    /// Registers a fresh account, signs this client in with it, and returns
+    /// its email.
     pub async fn signed_up_user(&self) -> String {
         let email = unique_email();
         let response = self.register(&email, PASSWORD).await;
@@ -397,6 +397,13 @@ impl TestApp {
             response.status(),
             StatusCode::OK,
             "register: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let response = self.login(&email, PASSWORD).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "login: {}",
             response.text().await.unwrap_or_default()
         );
         email
@@ -486,6 +493,30 @@ pub async fn server_fn_with(
         .expect("request")
 }
 
+/// Registers `email` through the server functions a browser calls and signs
+/// `client` in with it: the sign-in's answer (with its cookies).
+pub async fn sign_up_with(client: &Client, address: &str, email: &str) -> Response {
+    let registered = server_fn_with(
+        client,
+        address,
+        "register",
+        &[
+            ("email", email),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::OK, "register");
+    server_fn_with(
+        client,
+        address,
+        "login",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await
+}
+
 pub fn cookie_in(jar: &Jar, address: &str, name: &str) -> Option<String> {
     let header = jar.cookies(&address.parse().expect("a URL"))?;
     header
@@ -540,7 +571,9 @@ pub async fn error_code(response: Response) -> (StatusCode, String) {
 /// The state an attack must not change: users with their password hashes,
 /// sessions with their revocation, refresh tokens with their retirement.
 const SNAPSHOT_QUERIES: [&str; 3] = [
-    "SELECT email_normalized || ' ' || password_hash FROM users ORDER BY email_normalized",
+    "SELECT email_normalized || ' ' || password_hash || ' ' || \
+     CASE WHEN email_verified_at IS NULL THEN 'unverified' ELSE 'verified' END \
+     FROM users ORDER BY email_normalized",
     "SELECT CASE WHEN revoked_at IS NULL THEN 'live' ELSE 'revoked' END FROM sessions ORDER BY id",
     "SELECT CASE WHEN retired_at IS NULL THEN 'live' ELSE 'retired' END FROM refresh_tokens ORDER BY token_hash",
 ];

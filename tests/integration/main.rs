@@ -6,6 +6,7 @@ mod mailbox;
 mod process;
 
 mod account;
+mod addresses;
 mod client_addresses;
 mod crash_safety;
 mod device_cookies;

@@ -232,7 +232,7 @@ async fn graceful_shutdown_lets_in_flight_requests_finish(backend: Backend) {
         .await
         .unwrap()
         .expect("the in-flight request was answered");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
 }
 
 backend_tests!(

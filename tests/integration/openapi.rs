@@ -27,6 +27,10 @@ async fn the_openapi_document_lists_every_route_the_router_has(backend: Backend)
         "/auth/password",
         "/auth/password/forgot",
         "/auth/password/reset",
+        "/auth/email/verify",
+        "/auth/email/verify/resend",
+        "/auth/email/change",
+        "/auth/email/change/confirm",
         "/auth/me",
         "/auth/sessions",
         "/auth/sessions/{id}",
@@ -253,7 +257,12 @@ async fn the_register_schema_states_the_configured_password_lengths(backend: Bac
             json!({ "email": unique_email(), "password": short }),
         )
         .await;
-    assert_eq!(accepted.status(), StatusCode::CREATED);
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        doc["paths"]["/auth/register"]["post"]["responses"]["202"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/MessageResponse"
+    );
 }
 
 /// Finding 6: a request to `/auth/login` with a 1-character password was

@@ -208,8 +208,8 @@ pub fn client() -> Client {
     http().cookie_store(true).build().expect("an HTTP client")
 }
 
-/// Registers a fresh account through the server function; `client` is then
-/// signed in.
+/// Registers a fresh account through the server function and signs
+/// `client` in with it.
 pub async fn register_on(server: &ServerProcess, client: &Client) -> String {
     let email = unique_email();
     let response = server_fn_with(
@@ -221,6 +221,14 @@ pub async fn register_on(server: &ServerProcess, client: &Client) -> String {
             ("password", PASSWORD),
             ("password_confirm", PASSWORD),
         ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = server_fn_with(
+        client,
+        &server.address,
+        "login",
+        &[("email", &email), ("password", PASSWORD)],
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);

@@ -113,17 +113,7 @@ async fn a_sign_in_racing_a_password_change_never_keeps_a_session_with_the_old_p
     for round in 0..10u64 {
         let (owner, _) = app.new_browser();
         let email = unique_email();
-        let registered = server_fn_with(
-            &owner,
-            &app.address,
-            "register",
-            &[
-                ("email", &email),
-                ("password", PASSWORD),
-                ("password_confirm", PASSWORD),
-            ],
-        )
-        .await;
+        let registered = sign_up_with(&owner, &app.address, &email).await;
         assert_eq!(registered.status(), StatusCode::OK);
         // Sign-ins with the old password, all at once...
         let logins: Vec<_> = (0..12)

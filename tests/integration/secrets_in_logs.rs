@@ -41,17 +41,7 @@ async fn no_secret_of_a_full_register_login_refresh_change_password_logout_cycle
     // A browser: register, change password, sign out.
     let browser = client();
     let email = unique_email();
-    let registered = server_fn_with(
-        &browser,
-        &server.address,
-        "register",
-        &[
-            ("email", &email),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-        ],
-    )
-    .await;
+    let registered = sign_up_with(&browser, &server.address, &email).await;
     assert_eq!(registered.status(), StatusCode::OK);
     secrets.extend(cookie_values(&registered));
     let failed = server_fn_with(

@@ -107,7 +107,7 @@ async fn the_allowed_origin_comes_from_configuration(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(ok.status(), StatusCode::CREATED);
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
     let local = app
         .bare_client()
         .post(app.url("/auth/register"))
@@ -169,15 +169,25 @@ async fn secure_mode_uses_host_prefixed_secure_cookies_and_hsts(backend: Backend
         .with("PORTCULLIS_PUBLIC_URL", "https://auth.example.test")
         .spawn()
         .await;
-    let response = app
+    let email = unique_email();
+    let registered = app
         .bare_client()
         .post(app.url("/auth/register"))
         .header("origin", "https://auth.example.test")
-        .json(&json!({ "email": unique_email(), "password": PASSWORD }))
+        .json(&json!({ "email": email, "password": PASSWORD }))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
+    let response = app
+        .bare_client()
+        .post(app.url("/auth/login"))
+        .header("origin", "https://auth.example.test")
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
     assert!(
         response.headers()["strict-transport-security"]
             .to_str()
@@ -450,6 +460,16 @@ async fn behind_a_basic_auth_proxy_a_browser_signs_in_and_out_with_its_cookies(b
         .await
         .unwrap();
     assert_eq!(registered.status(), StatusCode::OK);
+    let signed_in = app
+        .client
+        .post(app.url("/api/login"))
+        .header("accept", "application/json")
+        .header("authorization", proxy)
+        .form(&[("email", email.as_str()), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::OK);
     let me = app
         .client
         .get(app.url("/auth/me"))

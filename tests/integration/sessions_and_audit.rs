@@ -222,17 +222,7 @@ async fn nobody_can_see_or_revoke_someone_elses_sessions(backend: Backend) {
     let (_, own_session) = app.ids().await;
     let (mallory, _) = app.new_browser();
     let mallory_email = unique_email();
-    server_fn_with(
-        &mallory,
-        &app.address,
-        "register",
-        &[
-            ("email", &mallory_email),
-            ("password", PASSWORD),
-            ("password_confirm", PASSWORD),
-        ],
-    )
-    .await;
+    sign_up_with(&mallory, &app.address, &mallory_email).await;
 
     let listed: Value = mallory
         .get(app.url("/auth/sessions"))

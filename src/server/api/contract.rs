@@ -34,8 +34,11 @@ use crate::server::{
 pub const NO_CONTROL_CHARACTERS: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 
 /// Operations whose body may be omitted (`extract::OptionalJson`).
-const OPTIONAL_BODIES: [(&str, &str); 2] =
-    [("/auth/refresh", "post"), ("/auth/sessions/{id}", "delete")];
+const OPTIONAL_BODIES: [(&str, &str); 3] = [
+    ("/auth/refresh", "post"),
+    ("/auth/sessions/{id}", "delete"),
+    ("/auth/email/verify/resend", "post"),
+];
 
 /// The operation that only serves this document: no database, no fault path.
 const DOCUMENT_PATH: &str = "/auth/openapi.json";
@@ -59,8 +62,14 @@ pub fn complete(openapi: &mut OpenApi, passwords: PasswordPolicy) {
 }
 
 fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
-    for schema in ["RegisterRequest", "LoginRequest", "ForgotPasswordRequest"] {
-        email(field(openapi, schema, "email"));
+    for (schema, name) in [
+        ("RegisterRequest", "email"),
+        ("LoginRequest", "email"),
+        ("ForgotPasswordRequest", "email"),
+        ("ResendVerificationRequest", "email"),
+        ("ChangeEmailRequest", "new_email"),
+    ] {
+        email(field(openapi, schema, name));
     }
     for (schema, name) in [
         ("RegisterRequest", "password"),
@@ -75,6 +84,7 @@ fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
     for (schema, name) in [
         ("LoginRequest", "password"),
         ("ChangePasswordRequest", "current_password"),
+        ("ChangeEmailRequest", "password"),
     ] {
         existing_password(field(openapi, schema, name), passwords);
     }
@@ -84,7 +94,13 @@ fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
     // `reauth_required`), not refused as input.
     field(openapi, "RefreshRequest", "refresh_token").pattern =
         Some(REFRESH_TOKEN_PATTERN.to_string());
-    field(openapi, "ResetPasswordRequest", "token").pattern = Some(LINK_TOKEN_PATTERN.to_string());
+    for schema in [
+        "ResetPasswordRequest",
+        "VerifyEmailRequest",
+        "ConfirmEmailChangeRequest",
+    ] {
+        field(openapi, schema, "token").pattern = Some(LINK_TOKEN_PATTERN.to_string());
+    }
 }
 
 /// `Email::parse` (service::credentials): a valid address, at most

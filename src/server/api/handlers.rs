@@ -18,7 +18,7 @@ use crate::{
         client::{ClientInfo, describe_device},
         db::SessionId,
         error::AuthError,
-        middleware::session::{AuthState, SignedIn, bearer_token},
+        middleware::session::{AuthState, Credentials, SignedIn, bearer_token},
         passwords::Password,
         service::{Issued, LogoutCredentials},
         state::AppState,
@@ -48,8 +48,6 @@ pub struct RegisterRequest {
     password: String,
     /// Defaults to `password`; must equal it.
     password_confirm: Option<String>,
-    #[serde(default)]
-    token_delivery: TokenDelivery,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -90,6 +88,36 @@ pub struct ResetPasswordRequest {
     password: String,
     /// Defaults to `password`; must equal it.
     password_confirm: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct VerifyEmailRequest {
+    /// The `token` of the emailed link (`/verify-email?token=…`).
+    token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResendVerificationRequest {
+    /// Where to send it, for a client that is not signed in (an account
+    /// that must confirm its address before it may sign in). Ignored when
+    /// signed in: the link goes to the account's own address.
+    #[schema(example = "ada@example.com")]
+    email: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangeEmailRequest {
+    #[schema(example = "ada@new.example.com")]
+    new_email: String,
+    /// The current password.
+    password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ConfirmEmailChangeRequest {
+    /// The `token` of the link mailed to the new address
+    /// (`/confirm-email?token=…`).
+    token: String,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -158,6 +186,8 @@ pub struct MessageResponse {
 pub struct MeResponse {
     id: String,
     email: String,
+    /// Whether the address was confirmed through its emailed link.
+    email_verified: bool,
     session_id: String,
 }
 
@@ -230,11 +260,14 @@ fn deliver(
     }
 }
 
-/// Create an account and sign it in.
+/// Create an account. Mails a link to confirm the address, and signs no one
+/// in: sign in with `POST /auth/login`. The answer is the same, after the
+/// same work, when the address already has an account (its owner is mailed
+/// that someone tried, and nothing else happens).
 #[utoipa::path(post, path = "/register", tag = "auth", request_body = RegisterRequest,
     responses(
-        (status = 201, body = AuthResponse, description = "Created and signed in"),
-        (status = 409, body = ErrorResponse, description = "`email_taken`"),
+        (status = 202, body = MessageResponse, description = "Accepted: if the address was free, the account exists now and a \
+            confirmation link is on its way"),
         (status = 422, body = ErrorResponse, description = "`weak_password` (a common, breached or guessable password), \
             `password_mismatch` (`password_confirm` differs), or `invalid_input` (a body the schema refuses; a password whose \
             NFKC-normalised length is outside the limits), or an address that is not a plain `local@domain` at a dotted domain \
@@ -246,19 +279,20 @@ fn deliver(
     ))]
 pub async fn register(
     State(state): State<AppState>,
-    cookies: Cookies,
     client: ClientInfo,
     ApiJson(body): ApiJson<RegisterRequest>,
-) -> Result<(StatusCode, Json<AuthResponse>), AuthError> {
+) -> Result<(StatusCode, Json<MessageResponse>), AuthError> {
     let password = Password::new(&body.password);
     let confirmation = Password::new(body.password_confirm.as_deref().unwrap_or(&body.password));
-    let issued = state
+    state
         .auth
         .register(&body.email, &password, &confirmation, &client)
         .await?;
     Ok((
-        StatusCode::CREATED,
-        Json(deliver(&state, &cookies, &issued, body.token_delivery)),
+        StatusCode::ACCEPTED,
+        Json(message(
+            "Check your email: we sent a link to confirm the address. Then sign in.",
+        )),
     ))
 }
 
@@ -502,6 +536,117 @@ pub async fn reset_password(
     )))
 }
 
+/// Confirm the account's address with its emailed link.
+#[utoipa::path(post, path = "/email/verify", tag = "auth", request_body = VerifyEmailRequest,
+    responses(
+        (status = 200, body = MessageResponse, description = "Confirmed"),
+        (status = 400, body = ErrorResponse, description = "`invalid_token`: the link is malformed, unknown, used, superseded by a newer one, or expired"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`: a body the schema refuses"),
+    ))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<VerifyEmailRequest>,
+) -> Result<Json<MessageResponse>, AuthError> {
+    state.auth.verify_email(&body.token, &client).await?;
+    Ok(Json(message("Email address confirmed.")))
+}
+
+/// Send a new link to confirm the address: the signed-in account's own, or,
+/// without a session, `email`'s. The answer is the same whether or not the
+/// address has an account that needs one, and whether or not a limit on
+/// such mails held this one back.
+#[utoipa::path(post, path = "/email/verify/resend", tag = "auth",
+    request_body(content = ResendVerificationRequest, description = "Optional when signed in"),
+    responses(
+        (status = 202, body = MessageResponse, description = "Accepted: if the address needs confirming, a link is on its way"),
+        (status = 401, body = ErrorResponse, description = "`unauthenticated`: neither signed in nor an `email` given; \
+            `session_ended`, `invalid_token`: credentials that no longer work"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`: not an email address, or a body the schema refuses"),
+    ))]
+pub async fn resend_verification(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    Credentials(auth): Credentials,
+    OptionalJson(body): OptionalJson<ResendVerificationRequest>,
+) -> Result<(StatusCode, Json<MessageResponse>), AuthError> {
+    let email = body.and_then(|b| b.email);
+    state
+        .auth
+        .resend_verification(&auth, email.as_deref(), &client)
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(message(
+            "If the address still needs confirming, we sent it a new link.",
+        )),
+    ))
+}
+
+/// Ask to move the account to a new address; needs the password. A link is
+/// mailed to the new address (the change happens when it is followed, see
+/// `POST /auth/email/change/confirm`) and a notice to the current one. The
+/// answer is the same when the new address has an account (its owner is
+/// told instead) or a limit on such mails held the link back.
+#[utoipa::path(post, path = "/email/change", tag = "auth", request_body = ChangeEmailRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 202, body = MessageResponse, description = "Accepted: a confirmation link is on its way to the new address"),
+        (status = 401, body = ErrorResponse, description = "`unauthenticated`, `session_ended` or `invalid_token`"),
+        (status = 422, body = ErrorResponse, description = "`invalid_current_password`, or `invalid_input`: not an email address, \
+            the account's own address, or a body the schema refuses"),
+        (status = 429, body = ErrorResponse, description = "`throttled`: too many wrong passwords; see `Retry-After`"),
+        (status = 503, body = ErrorResponse, description = "`busy`: too many password checks at once, nothing was done; see `Retry-After`. \
+            Or `unavailable`: the database cannot be reached"),
+    ))]
+pub async fn change_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    SignedIn(principal): SignedIn,
+    ApiJson(body): ApiJson<ChangeEmailRequest>,
+) -> Result<(StatusCode, Json<MessageResponse>), AuthError> {
+    state
+        .auth
+        .request_email_change(
+            &principal,
+            &body.new_email,
+            &Password::new(&body.password),
+            &client,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(message(
+            "We sent a link to the new address. The address changes when it is followed.",
+        )),
+    ))
+}
+
+/// Confirm an email change with the link mailed to the new address. Every
+/// session of the account but the one that asked for the change ends, on
+/// every instance.
+#[utoipa::path(post, path = "/email/change/confirm", tag = "auth", request_body = ConfirmEmailChangeRequest,
+    responses(
+        (status = 200, body = MessageResponse, description = "Changed; other sessions ended"),
+        (status = 400, body = ErrorResponse, description = "`invalid_token`: the link is malformed, unknown, used, superseded, or expired"),
+        (status = 409, body = ErrorResponse, description = "`email_taken`: another account took the address after the link was sent; \
+            nothing changed"),
+        (status = 422, body = ErrorResponse, description = "`invalid_input`: a body the schema refuses"),
+    ))]
+pub async fn confirm_email_change(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(body): ApiJson<ConfirmEmailChangeRequest>,
+) -> Result<Json<MessageResponse>, AuthError> {
+    state
+        .auth
+        .confirm_email_change(&body.token, &client)
+        .await?;
+    Ok(Json(message(
+        "Email address changed. Other sessions have been signed out.",
+    )))
+}
+
 /// The signed-in user.
 #[utoipa::path(get, path = "/me", tag = "auth", security(("bearer" = []), ("cookie" = [])),
     responses(
@@ -512,6 +657,7 @@ pub async fn me(SignedIn(principal): SignedIn) -> Json<MeResponse> {
     Json(MeResponse {
         id: principal.user_id.to_string(),
         email: principal.email,
+        email_verified: principal.email_verified,
         session_id: principal.session_id.to_string(),
     })
 }

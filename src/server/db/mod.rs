@@ -20,7 +20,9 @@ pub mod sessions;
 mod throttle;
 mod users;
 
-pub use email_tokens::{LinkPurpose, LinkRecord, LinkReset, NewLink};
+pub use email_tokens::{
+    EmailChange, EmailTarget, LinkPurpose, LinkRecord, LinkReset, NewLink, Registration,
+};
 pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
 pub use mail::{NewMail, OutboxMail};

@@ -48,6 +48,7 @@ pub struct UserRecord {
     pub id: UserId,
     pub email: String,
     pub password_hash: String,
+    pub email_verified: bool,
 }
 
 impl fmt::Debug for UserRecord {
@@ -87,6 +88,7 @@ pub struct ActiveSession {
     pub session_id: SessionId,
     pub user_id: UserId,
     pub email: String,
+    pub email_verified: bool,
     pub authenticated_at: Timestamp,
 }
 
@@ -96,6 +98,7 @@ pub struct RefreshTokenRecord {
     pub session_id: SessionId,
     pub user_id: UserId,
     pub email: String,
+    pub email_verified: bool,
     pub generation: i64,
     pub retired_at: Option<Timestamp>,
     pub rotation_key: Vec<u8>,
@@ -135,6 +138,7 @@ pub enum RevokeReason {
     RefreshTokenReuse,
     IdleTimeout,
     PasswordReset,
+    EmailChanged,
 }
 
 impl RevokeReason {
@@ -148,6 +152,7 @@ impl RevokeReason {
             RevokeReason::RefreshTokenReuse => "refresh_token_reuse",
             RevokeReason::IdleTimeout => "idle_timeout",
             RevokeReason::PasswordReset => "password_reset",
+            RevokeReason::EmailChanged => "email_changed",
         }
     }
 }
@@ -177,10 +182,24 @@ pub enum EventKind {
     PasswordResetRequested,
     /// A password was reset through a link; every session ended.
     PasswordReset,
+    /// A verification link was mailed (at registration, or asked for again);
+    /// the detail says `sent` or `throttled`.
+    VerificationSent,
+    /// The account's address was confirmed through its link.
+    EmailVerified,
+    /// A change of address was asked for; the detail says `sent`,
+    /// `address_in_use` or `throttled`, never the address.
+    EmailChangeRequested,
+    /// The address was changed through the link sent to the new one; every
+    /// other session ended.
+    EmailChanged,
+    /// A security notice went out about a sign-in from a kind of device the
+    /// account had not used before.
+    NewDeviceSignIn,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -194,6 +213,11 @@ impl EventKind {
         EventKind::ThrottleLocked,
         EventKind::PasswordResetRequested,
         EventKind::PasswordReset,
+        EventKind::VerificationSent,
+        EventKind::EmailVerified,
+        EventKind::EmailChangeRequested,
+        EventKind::EmailChanged,
+        EventKind::NewDeviceSignIn,
     ];
 
     /// The kind a stored name stands for; `None` for a name this version does
@@ -219,6 +243,11 @@ impl EventKind {
             EventKind::ThrottleLocked => "throttle_locked",
             EventKind::PasswordResetRequested => "password_reset_requested",
             EventKind::PasswordReset => "password_reset",
+            EventKind::VerificationSent => "verification_sent",
+            EventKind::EmailVerified => "email_verified",
+            EventKind::EmailChangeRequested => "email_change_requested",
+            EventKind::EmailChanged => "email_changed",
+            EventKind::NewDeviceSignIn => "new_device_sign_in",
         }
     }
 }

@@ -16,7 +16,7 @@ const REVOKE_OF_USER: &str = "UPDATE sessions SET revoked_at = $3, revoked_reaso
 /// its user; a query adds its `WHERE`.
 macro_rules! refresh_token_select {
     () => {
-        "SELECT t.session_id, s.user_id, u.email, t.generation, t.retired_at, s.rotation_key, \
+        "SELECT t.session_id, s.user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, t.generation, t.retired_at, s.rotation_key, \
          s.authenticated_at, s.last_used_at, s.expires_at, s.revoked_at, t.token_hash \
          FROM refresh_tokens t \
          JOIN sessions s ON s.id = t.session_id \
@@ -147,7 +147,8 @@ impl Store {
         now: Timestamp,
     ) -> StoreResult<Option<ActiveSession>> {
         on_pool!(self, pool => sqlx::query_as(
-            "SELECT s.id AS session_id, s.user_id, u.email, s.authenticated_at \
+            "SELECT s.id AS session_id, s.user_id, u.email, \
+             u.email_verified_at IS NOT NULL AS email_verified, s.authenticated_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3",
         )
@@ -430,6 +431,25 @@ impl Store {
         .fetch_all(pool)
         .await)
         .context("Failed to list sessions")
+    }
+
+    /// The user agents of the user's sessions other than `except`, ended ones
+    /// included for as long as they are kept, newest first (at most 200):
+    /// the devices this account has been used on.
+    pub async fn other_user_agents(
+        &self,
+        user_id: UserId,
+        except: SessionId,
+    ) -> StoreResult<Vec<Option<String>>> {
+        on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT user_agent FROM sessions WHERE user_id = $1 AND id <> $2 \
+             ORDER BY created_at DESC LIMIT 200",
+        )
+        .bind(user_id)
+        .bind(except)
+        .fetch_all(pool)
+        .await)
+        .context("Failed to list a user's devices")
     }
 
     /// Records that the password was just proven on this device.

@@ -1,39 +1,32 @@
 use super::{StoreContext, StoreResult};
 
-use super::{NewUser, Store, UserId, UserRecord, on_pool};
+use super::{Store, UserId, UserRecord, on_pool};
 
 /// Replaces a user's password (`$1` id, `$2` hash, `$3` now), inside the
 /// transaction of a change or a reset that also ends sessions.
 pub(super) const SET_PASSWORD: &str =
     "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1";
 
-impl Store {
-    /// Inserts a user; `Ok(false)` when the normalized email is taken.
-    pub async fn insert_user(&self, user: &NewUser<'_>) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
-            "INSERT INTO users (id, email, email_normalized, password_hash, created_at, password_changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_normalized) DO NOTHING",
-        )
-        .bind(user.id)
-        .bind(user.email)
-        .bind(user.email_normalized)
-        .bind(user.password_hash)
-        .bind(user.now)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))
-        .map(|rows| rows == 1)
-        .context("Failed to insert a user")
-    }
+/// Inserts a user (`$1` id, `$2` email, `$3` normalised, `$4` hash, `$5`
+/// now); no row when the normalised address is taken.
+pub(super) const INSERT_USER: &str = "INSERT INTO users \
+     (id, email, email_normalized, password_hash, created_at, password_changed_at) \
+     VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_normalized) DO NOTHING";
 
+/// The columns of a [`UserRecord`].
+const USER_COLUMNS: &str =
+    "id, email, password_hash, email_verified_at IS NOT NULL AS email_verified";
+
+impl Store {
     /// The user stored under either normalised key (see
     /// `Email::lookup_keys`: today's, and the one older versions wrote).
     pub async fn find_user_by_email(&self, keys: [&str; 2]) -> StoreResult<Option<UserRecord>> {
-        on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, password_hash FROM users \
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users \
              WHERE email_normalized = $1 OR email_normalized = $2 \
-             ORDER BY email_normalized = $1 DESC LIMIT 1",
-        )
+             ORDER BY email_normalized = $1 DESC LIMIT 1"
+        );
+        on_pool!(self, pool => sqlx::query_as(&sql)
         .bind(keys[0])
         .bind(keys[1])
         .fetch_optional(pool)
@@ -42,9 +35,8 @@ impl Store {
     }
 
     pub async fn find_user(&self, id: UserId) -> StoreResult<Option<UserRecord>> {
-        on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, password_hash FROM users WHERE id = $1",
-        )
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        on_pool!(self, pool => sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(pool)
         .await)

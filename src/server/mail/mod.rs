@@ -45,6 +45,14 @@ impl Links {
         format!("{}/reset-password?token={token}", self.origin)
     }
 
+    pub fn verify_email(&self, token: &str) -> String {
+        format!("{}/verify-email?token={token}", self.origin)
+    }
+
+    pub fn confirm_email(&self, token: &str) -> String {
+        format!("{}/confirm-email?token={token}", self.origin)
+    }
+
     pub fn forgot_password(&self) -> String {
         format!("{}/forgot-password", self.origin)
     }

@@ -80,6 +80,180 @@ pub fn session_stolen(recipient: &str, forgot_link: &str) -> NewMail {
     mail(recipient, "We signed out a Portcullis session", text, html)
 }
 
+/// "Confirm your email address", after registering: the link and how long
+/// it works.
+pub fn verify_email(recipient: &str, link: &str, ttl: Duration) -> NewMail {
+    let ttl = human_duration(ttl);
+    let text = format!(
+        "Welcome to Portcullis. To confirm that this address is yours, open this link \
+         within {ttl}:\n\n{link}\n\n\
+         If you did not create an account, ignore this message: nothing will be done \
+         with this address.\n"
+    );
+    let html = page(
+        "Confirm your email address",
+        &format!(
+            "<p>Welcome to Portcullis. To confirm that this address is yours, open this link \
+             within {ttl}:</p>\
+             <p><a href=\"{href}\">Confirm my email address</a></p>\
+             <p style=\"font-size:13px;color:#555\">Or paste this address into your browser: {href}</p>\
+             <p>If you did not create an account, ignore this message: nothing will be done \
+             with this address.</p>",
+            ttl = escape(&ttl),
+            href = escape(link),
+        ),
+    );
+    mail(
+        recipient,
+        "Confirm your email address for Portcullis",
+        text,
+        html,
+    )
+}
+
+/// Someone tried to register this address, or to move another account to
+/// it, and it already has an account: told to its owner instead of to the
+/// person who tried (who is answered as if nothing was there).
+pub fn address_in_use(recipient: &str, forgot_link: &str) -> NewMail {
+    let text = format!(
+        "Someone just tried to create a Portcullis account with this email address, \
+         or to move another account to it. It already has an account, so nothing changed.\n\n\
+         If it was you and you forgot your password, you can reset it here:\n\n{forgot_link}\n\n\
+         If it wasn't you, you can ignore this message: your account is unchanged.\n"
+    );
+    let html = page(
+        "This address already has an account",
+        &format!(
+            "<p>Someone just tried to create a Portcullis account with this email address, \
+             or to move another account to it. It already has an account, so nothing changed.</p>\
+             <p>If it was you and you forgot your password, \
+             <a href=\"{href}\">you can reset it</a>.</p>\
+             <p>If it wasn't you, you can ignore this message: your account is unchanged.</p>",
+            href = escape(forgot_link),
+        ),
+    );
+    mail(
+        recipient,
+        "Someone tried to register with your email address",
+        text,
+        html,
+    )
+}
+
+/// Sent to the new address of an email change: the change happens only when
+/// its link is followed.
+pub fn confirm_email_change(recipient: &str, link: &str, ttl: Duration) -> NewMail {
+    let ttl = human_duration(ttl);
+    let text = format!(
+        "Someone (hopefully you) asked to use this address for their Portcullis account.\n\n\
+         To confirm the change, open this link within {ttl}:\n\n{link}\n\n\
+         Confirming signs the account out on every other device. \
+         If you did not ask for this, ignore this message: nothing changes.\n"
+    );
+    let html = page(
+        "Confirm your new email address",
+        &format!(
+            "<p>Someone (hopefully you) asked to use this address for their Portcullis account.</p>\
+             <p>To confirm the change, open this link within {ttl}:</p>\
+             <p><a href=\"{href}\">Confirm my new email address</a></p>\
+             <p style=\"font-size:13px;color:#555\">Or paste this address into your browser: {href}</p>\
+             <p>Confirming signs the account out on every other device. \
+             If you did not ask for this, ignore this message: nothing changes.</p>",
+            ttl = escape(&ttl),
+            href = escape(link),
+        ),
+    );
+    mail(
+        recipient,
+        "Confirm your new email address for Portcullis",
+        text,
+        html,
+    )
+}
+
+/// Sent to the current address when a change to `new_address` is asked for,
+/// with that address partly masked.
+pub fn email_change_requested(recipient: &str, new_address: &str, forgot_link: &str) -> NewMail {
+    let masked = mask_address(new_address);
+    let text = format!(
+        "Someone asked to change the email address of your Portcullis account to {masked}. \
+         The change happens only when the link sent to that address is followed.\n\n\
+         If this wasn't you, someone else has your password: reset it at once here, \
+         which also cancels the change:\n\n{forgot_link}\n"
+    );
+    let html = page(
+        "Your email address is about to change",
+        &format!(
+            "<p>Someone asked to change the email address of your Portcullis account to \
+             <strong>{masked}</strong>. The change happens only when the link sent to that \
+             address is followed.</p>\
+             <p><strong>If this wasn't you</strong>, someone else has your password: \
+             <a href=\"{href}\">reset it at once</a>, which also cancels the change.</p>",
+            masked = escape(&masked),
+            href = escape(forgot_link),
+        ),
+    );
+    mail(
+        recipient,
+        "Your Portcullis email address is about to change",
+        text,
+        html,
+    )
+}
+
+/// A sign-in from a kind of device (browser and system) this account had not
+/// used before.
+pub fn new_device_sign_in(
+    recipient: &str,
+    device: &str,
+    ip: Option<&str>,
+    when: &str,
+    forgot_link: &str,
+) -> NewMail {
+    let from = ip.map(|ip| format!(" from {ip}")).unwrap_or_default();
+    let text = format!(
+        "Your Portcullis account was just signed in to on a new device: {device}{from}, at {when}.\n\n\
+         If this was you, there is nothing to do.\n\n\
+         If this wasn't you, someone has your password: reset it at once here, \
+         which signs out every device:\n\n{forgot_link}\n"
+    );
+    let html = page(
+        "New sign-in to your account",
+        &format!(
+            "<p>Your Portcullis account was just signed in to on a new device: \
+             <strong>{device}</strong>{from}, at {when}.</p>\
+             <p>If this was you, there is nothing to do.</p>\
+             <p><strong>If this wasn't you</strong>, someone has your password: \
+             <a href=\"{href}\">reset it at once</a>, which signs out every device.</p>",
+            device = escape(device),
+            from = escape(&from),
+            when = escape(when),
+            href = escape(forgot_link),
+        ),
+    );
+    mail(
+        recipient,
+        "New sign-in to your Portcullis account",
+        text,
+        html,
+    )
+}
+
+/// `jane.doe@example.com` as `j•••@e•••.com`: enough for its owner to
+/// recognise, too little to learn it from.
+pub fn mask_address(address: &str) -> String {
+    let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+    let first = |s: &str| s.chars().next().map(String::from).unwrap_or_default();
+    let (name, suffix) = domain.split_once('.').unwrap_or((domain, ""));
+    let suffix = domain.rsplit_once('.').map_or(suffix, |(_, tld)| tld);
+    let mut masked = format!("{}•••@{}•••", first(local), first(name));
+    if !suffix.is_empty() {
+        masked.push('.');
+        masked.push_str(suffix);
+    }
+    masked
+}
+
 fn mail(recipient: &str, subject: &str, text_body: String, html_body: String) -> NewMail {
     NewMail {
         recipient: recipient.to_string(),
@@ -151,6 +325,39 @@ mod tests {
         );
         assert!(mail.html_body.contains("&lt;script&gt;"));
         assert!(!mail.html_body.contains("<script>"));
+    }
+
+    #[test]
+    fn a_masked_address_keeps_only_first_letters_and_the_top_level_domain() {
+        assert_eq!(mask_address("jane.doe@example.com"), "j•••@e•••.com");
+        assert_eq!(mask_address("x@mail.example.co"), "x•••@m•••.co");
+        assert_eq!(mask_address("odd"), "o•••@•••");
+    }
+
+    #[test]
+    fn the_email_change_notice_never_shows_the_new_address_whole() {
+        let mail = email_change_requested(
+            "ada@example.com",
+            "eve@attacker.example",
+            "https://auth.example.com/forgot-password",
+        );
+        assert!(!mail.text_body.contains("eve@attacker.example"));
+        assert!(!mail.html_body.contains("eve@attacker.example"));
+        assert!(mail.text_body.contains("e•••@a•••.example"));
+        assert!(mail.text_body.contains("If this wasn't you"));
+    }
+
+    #[test]
+    fn links_mails_carry_their_link_in_both_parts() {
+        let link = "https://auth.example.com/verify-email?token=abc";
+        for mail in [
+            verify_email("a@example.com", link, Duration::from_secs(86400)),
+            confirm_email_change("a@example.com", link, Duration::from_secs(86400)),
+        ] {
+            assert!(mail.text_body.contains(link));
+            assert!(mail.html_body.contains(&format!("href=\"{link}\"")));
+            assert!(mail.text_body.contains("within 24 hours"));
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Emailed links arrive with their token in the URL. `GET
-//! /reset-password?token=…` is answered with a redirect to `/reset-password`
-//! that moves the token into a short-lived HttpOnly cookie, before any page
-//! renders: the address bar, the history and any later `Referer` never hold
+//! /reset-password?token=…` (and `/verify-email`, `/confirm-email`) is
+//! answered with a redirect to the same page without it that moves the token
+//! into a short-lived HttpOnly cookie, before any page renders: the address bar, the history and any later `Referer` never hold
 //! it. That redirect, the one answer whose request held the token, says
 //! `Referrer-Policy: no-referrer`; the page itself keeps the site's
 //! `same-origin` policy (no `Referer` ever leaves the site, and its address
@@ -17,18 +17,26 @@ use axum::{
 };
 use tower_cookies::Cookies;
 
-use crate::server::state::AppState;
+use crate::server::{db::LinkPurpose, state::AppState};
 
-pub const RESET_PAGE: &str = "/reset-password";
+/// The pages emailed links open, and what each link is for.
+pub const LINK_PAGES: [(&str, LinkPurpose); 3] = [
+    ("/reset-password", LinkPurpose::PasswordReset),
+    ("/verify-email", LinkPurpose::VerifyEmail),
+    ("/confirm-email", LinkPurpose::ChangeEmail),
+];
 
 pub async fn take_link_token(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    if request.uri().path() != RESET_PAGE {
+    let Some(&(page, purpose)) = LINK_PAGES
+        .iter()
+        .find(|(page, _)| *page == request.uri().path())
+    else {
         return next.run(request).await;
-    }
+    };
     let token = (request.method() == Method::GET)
         .then(|| query_token(request.uri().query()))
         .flatten();
@@ -39,11 +47,14 @@ pub async fn take_link_token(
     // Whatever its value: a bad token is refused when it is used, with the
     // same message as an expired one.
     if !token.is_empty() && token.len() <= 256 {
-        state
-            .cookies
-            .set_reset(&cookies, &token, state.settings.mail.reset_ttl);
+        let mail = &state.settings.mail;
+        let ttl = match purpose {
+            LinkPurpose::PasswordReset => mail.reset_ttl,
+            LinkPurpose::VerifyEmail | LinkPurpose::ChangeEmail => mail.verify_ttl,
+        };
+        state.cookies.set_link(&cookies, purpose, &token, ttl);
     }
-    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, RESET_PAGE)]).into_response();
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, page)]).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::REFERRER_POLICY,

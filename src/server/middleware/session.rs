@@ -227,6 +227,24 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedIn {
     }
 }
 
+/// Extractor for handlers that serve signed-in and signed-out clients
+/// alike: whatever the request's credentials amount to.
+pub struct Credentials(pub AuthState);
+
+impl<S: Send + Sync> FromRequestParts<S> for Credentials {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Credentials(
+            parts
+                .extensions
+                .get::<AuthState>()
+                .cloned()
+                .unwrap_or(AuthState::Anonymous),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use super::{AuthService, Issued, Principal};
 use crate::server::{
     client::ClientInfo,
-    db::{EventKind, NewUser, UserId, sessions::PasswordChange},
+    db::{EventKind, NewUser, Registration, UserId, sessions::PasswordChange},
     emails::{Email, EmailProblem},
     error::AuthError,
     passwords::{Password, PasswordProblem},
@@ -19,7 +19,7 @@ impl From<EmailProblem> for AuthError {
 }
 
 /// The throttle and device-cookie key of a signed-in account's email.
-fn account_key(email: &str) -> String {
+pub(super) fn account_key(email: &str) -> String {
     Email::parse_existing(email).map_or_else(|_| email.to_lowercase(), |email| email.normalized)
 }
 
@@ -45,14 +45,19 @@ pub(super) fn password_hints(email: &str) -> Vec<String> {
 }
 
 impl AuthService {
-    /// Creates an account and signs it in on this device.
+    /// Creates an account and mails it a link to confirm its address. Signs
+    /// no one in, and answers the same (after the same work: the checks,
+    /// the throttle, one argon2 hash, one transaction that queues one mail)
+    /// when the address already has an account: its owner is then mailed
+    /// that someone tried, and nothing else happens. The person signs in
+    /// with the password they chose.
     pub async fn register(
         &self,
         email: &str,
         password: &Password,
         confirmation: &Password,
         client: &ClientInfo,
-    ) -> Result<Issued, AuthError> {
+    ) -> Result<(), AuthError> {
         let email = Email::parse_new(email)?;
         self.passwords
             .check_new(password, confirmation, hints(&email))
@@ -65,7 +70,8 @@ impl AuthService {
             })?;
         // Every registration counts against the client's network and the
         // address, before the expensive hash: creating accounts in bulk, or
-        // probing whether an address is taken, is slowed down like guessing.
+        // pestering an address's owner with "someone tried" mail, is slowed
+        // down like guessing.
         let now = Timestamp::now();
         let keys = self.throttle.registration_keys(&email.normalized, client);
         let reservation = self.throttle.reserve(&keys, now).await?;
@@ -82,49 +88,49 @@ impl AuthService {
         };
         self.audit.locks(reservation, None, client, now).await;
         let user_id = UserId::random();
+        let link = self.verification_link(&email.display);
         // An account registered before domains were normalised to punycode
         // is stored under its Unicode form: the same address all the same.
-        let legacy_taken = match &email.legacy_normalized {
-            Some(_) => self
-                .store
-                .find_user_by_email(email.lookup_keys())
-                .await?
-                .is_some(),
-            None => false,
+        let legacy = match &email.legacy_normalized {
+            Some(_) => self.store.find_user_by_email(email.lookup_keys()).await?,
+            None => None,
         };
-        let inserted = !legacy_taken
-            && self
-                .store
-                .insert_user(&NewUser {
-                    id: user_id,
-                    email: &email.display,
-                    email_normalized: &email.normalized,
-                    password_hash: &hash,
-                    now,
-                })
-                .await?;
-        if !inserted {
-            let detail = format!("email_taken: {}", email.normalized);
-            self.audit
-                .record(
-                    EventKind::RegistrationRefused,
-                    None,
-                    None,
-                    client,
-                    Some(&detail),
-                    now,
-                )
-                .await;
-            return Err(AuthError::EmailTaken);
-        }
-        let mut issued = self
-            .start_session(user_id, email.display, &hash, client, now)
-            .await?;
-        issued.device_cookie = Some(self.tokens.issue_device(&email.normalized));
+        let outcome = match legacy {
+            Some(owner) => {
+                self.store
+                    .queue_mail(&self.address_in_use_notice(&owner.email), now)
+                    .await?;
+                Registration::Taken(owner.id)
+            }
+            None => {
+                self.store
+                    .register_user(
+                        &NewUser {
+                            id: user_id,
+                            email: &email.display,
+                            email_normalized: &email.normalized,
+                            password_hash: &hash,
+                            now,
+                        },
+                        &link.for_user(user_id, now),
+                        |owner| self.address_in_use_notice(owner),
+                    )
+                    .await?
+            }
+        };
+        self.mail_queued();
+        let (kind, user, detail) = match outcome {
+            Registration::Created => (EventKind::Registered, user_id, None),
+            Registration::Taken(owner) => (
+                EventKind::RegistrationRefused,
+                owner,
+                Some("address_in_use"),
+            ),
+        };
         self.audit
-            .of(EventKind::Registered, Some(&issued.principal), client, None)
+            .record(kind, Some(user), None, client, detail, now)
             .await;
-        Ok(issued)
+        Ok(())
     }
 
     /// Checks credentials and starts a session.
@@ -185,10 +191,30 @@ impl AuthService {
         };
         self.throttle.clear(&keys[0]).await?;
         self.throttle.release(&keys[1..]).await;
+        if self.requires_verified_email() && !user.email_verified {
+            // Only someone who knows the password learns this.
+            self.audit
+                .login_failure(
+                    Some(user.id),
+                    client,
+                    "email_not_verified",
+                    &email.normalized,
+                    now,
+                )
+                .await;
+            return Err(AuthError::EmailNotVerified);
+        }
         // Only if the password just checked is still the current one: a
         // password change that committed meanwhile wins.
         let mut issued = self
-            .start_session(user.id, user.email, &user.password_hash, client, now)
+            .start_session(
+                user.id,
+                user.email,
+                user.email_verified,
+                &user.password_hash,
+                client,
+                now,
+            )
             .await
             .map_err(|error| match error {
                 AuthError::PasswordChangedMeanwhile => AuthError::InvalidCredentials,
@@ -207,6 +233,7 @@ impl AuthService {
                 None,
             )
             .await;
+        self.notice_new_device(&issued.principal, client, now).await;
         Ok(issued)
     }
 

@@ -5,7 +5,8 @@
 //!
 //! One file per capability: `credentials` (accounts and passwords),
 //! `refresh` (rotation and reuse detection), `logout`, `devices` (the
-//! session list and activity), `recovery` (reset links by email), with [`Throttle`] and [`Audit`] as parts they
+//! session list and activity), `recovery` (reset links by email), `addresses` (confirming and
+//! changing the address), `notices` (security mail), with [`Throttle`] and [`Audit`] as parts they
 //! share. New ways to prove who someone is (an emailed reset link, a TOTP
 //! code, a passkey) plug in at the same seams:
 //! - [`AuthService::start_session`] is the only way a session begins, so
@@ -16,14 +17,17 @@
 //! - [`Throttle`] keys any secret a person types, [`Audit`] records what
 //!   happened, and `Passwords` hashes every secret stored.
 
+mod addresses;
 mod audit;
 mod credentials;
 mod devices;
 mod logout;
+mod notices;
 mod recovery;
 mod refresh;
 mod throttle;
 
+pub use addresses::EmailChanged;
 pub(crate) use audit::Audit;
 pub use logout::{LogoutCredentials, SessionRef};
 pub use recovery::RecoverySettings;
@@ -46,6 +50,8 @@ pub struct Principal {
     pub user_id: UserId,
     pub session_id: SessionId,
     pub email: String,
+    /// Whether the address was confirmed through an emailed link.
+    pub email_verified: bool,
     /// Last time the password was proven on this device.
     pub authenticated_at: Timestamp,
 }
@@ -135,6 +141,7 @@ impl AuthService {
             user_id: session.user_id,
             session_id: session.session_id,
             email: session.email,
+            email_verified: session.email_verified,
             authenticated_at: session.authenticated_at,
         })
     }
@@ -149,6 +156,7 @@ impl AuthService {
         &self,
         user_id: UserId,
         email: String,
+        email_verified: bool,
         password_hash: &str,
         client: &ClientInfo,
         now: Timestamp,
@@ -181,6 +189,7 @@ impl AuthService {
                 user_id,
                 session_id,
                 email,
+                email_verified,
                 authenticated_at: now,
             },
             access_token,
@@ -216,6 +225,7 @@ fn principal_of(record: &RefreshTokenRecord) -> Principal {
         user_id: record.user_id,
         session_id: record.session_id,
         email: record.email.clone(),
+        email_verified: record.email_verified,
         authenticated_at: record.authenticated_at,
     }
 }

@@ -9,13 +9,14 @@
 //! every other reset link, ends every session on every instance (they are
 //! rows), and records the event and the "your password was changed" notice.
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
 
 use super::{AuthService, credentials::password_hints};
 use crate::server::{
     client::ClientInfo,
-    db::{EventKind, LinkPurpose, LinkReset, NewLink, NewMail, UserId},
+    config::MailSettings,
+    db::{EventKind, LinkPurpose, LinkReset, NewLink, UserId},
     emails::Email,
     error::AuthError,
     mail::{Links, MailQueue, templates},
@@ -31,6 +32,10 @@ pub struct RecoverySettings {
     pub queue: MailQueue,
     /// How long a reset link works.
     pub reset_ttl: Duration,
+    /// How long an address-confirmation link works.
+    pub verify_ttl: Duration,
+    /// Whether an unconfirmed address keeps its account from signing in.
+    pub require_verified_email: bool,
     /// Requests for a link being handled after their answer. Bounded, so a
     /// flood of requests cannot pile up work without end; one over the bound
     /// is dropped (and logged), with the same answer as any other.
@@ -41,11 +46,13 @@ pub struct RecoverySettings {
 pub const MAX_PENDING_REQUESTS: usize = 256;
 
 impl RecoverySettings {
-    pub fn new(links: Links, queue: MailQueue, reset_ttl: Duration) -> Self {
+    pub fn new(links: Links, queue: MailQueue, mail: &MailSettings) -> Self {
         RecoverySettings {
             links,
             queue,
-            reset_ttl,
+            reset_ttl: mail.reset_ttl,
+            verify_ttl: mail.verify_ttl,
+            require_verified_email: mail.require_verified_email,
             pending: Arc::new(Semaphore::new(MAX_PENDING_REQUESTS)),
         }
     }
@@ -61,31 +68,48 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let email = Email::parse_existing(email)?;
-        let Ok(permit) = Arc::clone(&self.recovery.pending).try_acquire_owned() else {
-            tracing::warn!("too many password-reset requests in progress; one was dropped");
-            return Ok(());
-        };
-        let service = Arc::clone(self);
         let client = client.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(error) = service.send_reset_link(&email, &client).await {
-                // Nobody is waiting for this answer; the person may ask again.
-                tracing::warn!(error = %error, "a password-reset request failed");
-            }
+        self.after_answer("password-reset request", move |service| async move {
+            service.send_reset_link(&email, &client).await
         });
         Ok(())
     }
 
+    /// Runs `work` after the request that asked for it was answered, so
+    /// neither the answer nor its timing depends on what the work finds. At
+    /// most [`MAX_PENDING_REQUESTS`] run at once; one more is dropped, and
+    /// logged, with the same answer as any other.
+    pub(super) fn after_answer<F>(
+        self: &Arc<Self>,
+        what: &'static str,
+        work: impl FnOnce(Arc<Self>) -> F,
+    ) where
+        F: Future<Output = Result<(), AuthError>> + Send + 'static,
+    {
+        let Ok(permit) = Arc::clone(&self.recovery.pending).try_acquire_owned() else {
+            tracing::warn!("too many {what}s in progress; one was dropped");
+            return;
+        };
+        let work = work(Arc::clone(self));
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(error) = work.await {
+                // Nobody is waiting for this answer; the person may ask again.
+                tracing::warn!(error = %error, "a {what} failed");
+            }
+        });
+    }
+
     async fn send_reset_link(&self, email: &Email, client: &ClientInfo) -> Result<(), AuthError> {
         let now = Timestamp::now();
-        let keys = self.throttle.mail_keys(&email.normalized, client);
+        let keys = self
+            .throttle
+            .mail_keys(LinkPurpose::PasswordReset, &email.normalized, client);
         // What happened, for the audit trail: `sent`, `no_account` or
         // `throttled`, and whose account it was.
-        let (detail, user_id) = match self.throttle.reserve(&keys, now).await {
-            Err(AuthError::Throttled { .. }) => ("throttled", None),
-            Err(other) => return Err(other),
-            Ok(reservation) => {
+        let (detail, user_id) = match self.throttle.reserve_send(&keys, now).await? {
+            None => ("throttled", None),
+            Some(reservation) => {
                 self.audit.locks(reservation, None, client, now).await;
                 match self.store.find_user_by_email(email.lookup_keys()).await? {
                     None => ("no_account", None),
@@ -132,6 +156,8 @@ impl AuthService {
                 now,
                 expires_at: now.plus(recovery.reset_ttl),
                 mail: &mail,
+                also: None,
+                target: None,
             })
             .await?;
         recovery.queue.wake();
@@ -193,21 +219,5 @@ impl AuthService {
             .ok_or(AuthError::InvalidLink)?;
         self.recovery.queue.wake();
         Ok(ended)
-    }
-
-    /// The "your password was changed" notice for `email`.
-    pub(super) fn password_changed_notice(&self, email: &str, signed_out: &str) -> NewMail {
-        templates::password_changed(email, &self.recovery.links.forgot_password(), signed_out)
-    }
-
-    /// The notice that a replayed refresh token ended one of `email`'s
-    /// sessions.
-    pub(super) fn reuse_notice(&self, email: &str) -> NewMail {
-        templates::session_stolen(email, &self.recovery.links.forgot_password())
-    }
-
-    /// Wakes the mail worker after a commit that queued mail.
-    pub(super) fn mail_queued(&self) {
-        self.recovery.queue.wake();
     }
 }

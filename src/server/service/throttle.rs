@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::server::{
     client::ClientInfo,
     config::ThrottleSettings,
-    db::{Reserved, Store},
+    db::{LinkPurpose, Reserved, Store},
     error::AuthError,
     time::Timestamp,
 };
@@ -104,17 +104,24 @@ impl Throttle {
         keys
     }
 
-    /// The counters of a request that mails a link (a password reset):
-    /// the address and the client's network. Every request counts, whether
-    /// an account exists or not, so the limit says nothing about that.
+    /// The counters of a request that mails a link of `purpose` (a reset,
+    /// a verification, an email change): the address it goes to and the
+    /// client's network, with a budget per purpose. Every request counts,
+    /// whether an account exists or not, so the limit says nothing about that.
     pub(crate) fn mail_keys(
         &self,
+        purpose: LinkPurpose,
         email_normalized: &str,
         client: &ClientInfo,
     ) -> Vec<ThrottleKey> {
+        let (address, network) = match purpose {
+            LinkPurpose::PasswordReset => ("mail-email", "mail-ip"),
+            LinkPurpose::VerifyEmail => ("verify-email", "verify-ip"),
+            LinkPurpose::ChangeEmail => ("change-email", "change-ip"),
+        };
         address_and_network(
-            ("mail-email", self.settings.recovery_email_max_requests),
-            ("mail-ip", self.settings.recovery_ip_max_requests),
+            (address, self.settings.recovery_email_max_requests),
+            (network, self.settings.recovery_ip_max_requests),
             email_normalized,
             client,
         )
@@ -184,6 +191,20 @@ impl Throttle {
         Ok(Reservation { locked })
     }
 
+    /// [`reserve`](Self::reserve) for a request that sends mail, whose
+    /// answer is the same when it is held back: `None` when a key is locked.
+    pub(crate) async fn reserve_send(
+        &self,
+        keys: &[ThrottleKey],
+        now: Timestamp,
+    ) -> Result<Option<Reservation>, AuthError> {
+        match self.reserve(keys, now).await {
+            Ok(reservation) => Ok(Some(reservation)),
+            Err(AuthError::Throttled { .. }) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Forgets `key`'s failures (the account's, after a success).
     pub(crate) async fn clear(&self, key: &ThrottleKey) -> Result<(), AuthError> {
         Ok(self.store.clear_login_failures(&key.key).await?)
@@ -200,8 +221,6 @@ impl Throttle {
     }
 }
 
-/// How long a key with `failures` is locked: nothing below `limit`, then
-/// `base_delay × 2^(failures − limit)`, never more than `max_delay`.
 /// A counter per address and, when the client's network is known, one per
 /// network: `(prefix, limit)` each. Neither belongs to an account.
 fn address_and_network(
@@ -225,6 +244,8 @@ fn address_and_network(
     keys
 }
 
+/// How long a key with `failures` is locked: nothing below `limit`, then
+/// `base_delay × 2^(failures − limit)`, never more than `max_delay`.
 pub(crate) fn backoff(failures: i64, limit: u32, settings: &ThrottleSettings) -> Option<Duration> {
     let excess = failures - i64::from(limit);
     if excess < 0 {

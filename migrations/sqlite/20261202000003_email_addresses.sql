@@ -1,0 +1,10 @@
+-- Email verification and change. A verified address records when its link
+-- was followed; changing the address (through a link sent to the new one)
+-- verifies the new address. Existing accounts start unverified.
+ALTER TABLE users ADD COLUMN email_verified_at INTEGER;
+
+-- An email-change link carries the address it confirms, and the session that
+-- asked for it: that one stays signed in, every other session ends.
+ALTER TABLE email_tokens ADD COLUMN new_email TEXT;
+ALTER TABLE email_tokens ADD COLUMN new_email_normalized TEXT;
+ALTER TABLE email_tokens ADD COLUMN session_id BLOB;
