@@ -413,6 +413,10 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::EmailChangeRequested => "Email address change requested".into(),
         K::EmailChanged => "Email address changed; other sessions ended".into(),
         K::NewDeviceSignIn => "Signed in from a new kind of device; we sent you a notice".into(),
+        K::AdminSignOut => "Signed out everywhere by an administrator".into(),
+        K::AccountDisabled => "Account disabled by an administrator".into(),
+        K::AccountEnabled => "Account enabled again by an administrator".into(),
+        K::UserDeleted => "Account deleted by an administrator".into(),
     }
 }
 

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     /// The right password, for an account whose address is not confirmed,
     /// while `PORTCULLIS_REQUIRE_VERIFIED_EMAIL` is on.
     EmailNotVerified,
+    /// The right password, for an account an operator disabled.
+    AccountDisabled,
     /// An email change confirmed after another account took the address.
     EmailTaken,
     WeakPassword,
@@ -69,7 +71,7 @@ impl ErrorCode {
             // RFC 6750: a bearer token that is not accepted is a 401. (The
             // logout endpoint answers 400 instead, per its documented contract.)
             Unauthenticated | SessionEnded | InvalidCredentials | InvalidToken => 401,
-            ReauthRequired | CrossSiteRequest | EmailNotVerified => 403,
+            ReauthRequired | CrossSiteRequest | EmailNotVerified | AccountDisabled => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
@@ -101,6 +103,7 @@ impl ErrorCode {
             MethodNotAllowed => "method_not_allowed",
             InvalidCredentials => "invalid_credentials",
             EmailNotVerified => "email_not_verified",
+            AccountDisabled => "account_disabled",
             EmailTaken => "email_taken",
             WeakPassword => "weak_password",
             PasswordMismatch => "password_mismatch",

@@ -73,6 +73,12 @@ pub enum AuthError {
     ReauthRequired,
     #[error("not found")]
     NotFound,
+    /// An operator named an address that has no account.
+    #[error("no such user")]
+    UnknownUser,
+    /// The right password, for an account an operator disabled.
+    #[error("account disabled")]
+    AccountDisabled,
     #[error("throttled for {retry_after:?}")]
     Throttled { retry_after: Duration },
     /// The password hashing pool shed this request: nothing was done.
@@ -220,6 +226,11 @@ impl AuthError {
             )
             .on_field("password"),
             AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
+            AuthError::UnknownUser => AppError::new(C::NotFound, "No such user."),
+            AuthError::AccountDisabled => AppError::new(
+                C::AccountDisabled,
+                "This account is disabled. Contact the service's support.",
+            ),
             AuthError::Throttled { retry_after } => {
                 let seconds = whole_seconds(*retry_after);
                 AppError {

@@ -2,6 +2,7 @@
 //! tokens, passwords, cookies, middleware and the JSON API.
 
 pub mod api;
+pub mod cli;
 pub mod client;
 pub mod config;
 pub mod cookies;

@@ -195,6 +195,45 @@ unsafe extern "C" {
     fn libc_kill(pid: i32, signal: i32) -> i32;
 }
 
+/// What `portcullis admin …` printed and how it exited.
+pub struct AdminRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl AdminRun {
+    /// The standard output as JSON (after `--json`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} / {:?}", self.stdout, self.stderr))
+    }
+}
+
+/// Runs the binary's `admin` command with `args`, configured like a server
+/// on `env` (plus `extra`), as an operator's shell would, from the data
+/// directory.
+pub async fn admin(env: &Environment, extra: &[(&str, &str)], args: &[&str]) -> AdminRun {
+    let mut vars = env.vars();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("admin")
+        .args(args)
+        .current_dir(env.data_dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(&vars)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("the binary runs");
+    AdminRun {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -342,7 +342,8 @@ impl Store {
     ) -> StoreResult<Option<LinkRecord>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT t.user_id, u.email FROM email_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3",
+             WHERE t.token_hash = $1 AND t.purpose = $2 AND t.used_at IS NULL AND t.expires_at > $3 \
+             AND u.disabled_at IS NULL",
         )
         .bind(token_hash)
         .bind(purpose.as_str())

@@ -11,6 +11,7 @@
 //! single conditional statements or transactions that start with a write, so
 //! they are safe across instances without read-then-write windows.
 
+pub mod admin;
 pub mod email_tokens;
 mod error;
 mod events;
@@ -20,6 +21,7 @@ pub mod sessions;
 mod throttle;
 mod users;
 
+pub use admin::{AdminSession, UserSummary};
 pub use email_tokens::{
     EmailChange, EmailTarget, LinkPurpose, LinkRecord, LinkReset, NewLink, Registration,
 };

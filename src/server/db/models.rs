@@ -49,6 +49,8 @@ pub struct UserRecord {
     pub email: String,
     pub password_hash: String,
     pub email_verified: bool,
+    /// Disabled by an operator: no sign-in, refresh or recovery.
+    pub disabled: bool,
 }
 
 impl fmt::Debug for UserRecord {
@@ -139,6 +141,8 @@ pub enum RevokeReason {
     IdleTimeout,
     PasswordReset,
     EmailChanged,
+    /// An operator signed the user out, or disabled the account.
+    Admin,
 }
 
 impl RevokeReason {
@@ -153,6 +157,7 @@ impl RevokeReason {
             RevokeReason::IdleTimeout => "idle_timeout",
             RevokeReason::PasswordReset => "password_reset",
             RevokeReason::EmailChanged => "email_changed",
+            RevokeReason::Admin => "admin",
         }
     }
 }
@@ -196,10 +201,20 @@ pub enum EventKind {
     /// A security notice went out about a sign-in from a kind of device the
     /// account had not used before.
     NewDeviceSignIn,
+    /// An operator ended every session of the user; the detail names the
+    /// actor (`cli`, or the API key's name).
+    AdminSignOut,
+    /// An operator disabled the account (every session ended).
+    AccountDisabled,
+    /// An operator enabled the account again.
+    AccountEnabled,
+    /// An operator erased a user: the one row left, naming neither the
+    /// user's id nor their address, only the actor.
+    UserDeleted,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 22] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -218,6 +233,10 @@ impl EventKind {
         EventKind::EmailChangeRequested,
         EventKind::EmailChanged,
         EventKind::NewDeviceSignIn,
+        EventKind::AdminSignOut,
+        EventKind::AccountDisabled,
+        EventKind::AccountEnabled,
+        EventKind::UserDeleted,
     ];
 
     /// The kind a stored name stands for; `None` for a name this version does
@@ -248,6 +267,10 @@ impl EventKind {
             EventKind::EmailChangeRequested => "email_change_requested",
             EventKind::EmailChanged => "email_changed",
             EventKind::NewDeviceSignIn => "new_device_sign_in",
+            EventKind::AdminSignOut => "admin_sign_out",
+            EventKind::AccountDisabled => "account_disabled",
+            EventKind::AccountEnabled => "account_enabled",
+            EventKind::UserDeleted => "user_deleted",
         }
     }
 }

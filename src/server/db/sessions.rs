@@ -96,7 +96,7 @@ impl Store {
                     "INSERT INTO sessions (id, user_id, rotation_key, created_at, last_used_at, ",
                     "authenticated_at, expires_at, user_agent, ip) ",
                     "SELECT $1, id, $3, $4, $4, $4, $5, $6, $7 FROM users ",
-                    "WHERE id = $2 AND password_hash = $8",
+                    "WHERE id = $2 AND password_hash = $8 AND disabled_at IS NULL",
                     $lock
                 )
             };

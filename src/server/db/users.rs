@@ -14,8 +14,8 @@ pub(super) const INSERT_USER: &str = "INSERT INTO users \
      VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (email_normalized) DO NOTHING";
 
 /// The columns of a [`UserRecord`].
-const USER_COLUMNS: &str =
-    "id, email, password_hash, email_verified_at IS NOT NULL AS email_verified";
+const USER_COLUMNS: &str = "id, email, password_hash, \
+     email_verified_at IS NOT NULL AS email_verified, disabled_at IS NOT NULL AS disabled";
 
 impl Store {
     /// The user stored under either normalised key (see

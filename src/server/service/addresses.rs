@@ -111,7 +111,7 @@ impl AuthService {
                         .find_user_by_email(email.lookup_keys())
                         .await?
                     {
-                        Some(user) if !user.email_verified => {
+                        Some(user) if !user.email_verified && !user.disabled => {
                             service
                                 .send_verification(user.id, &user.email, &client)
                                 .await

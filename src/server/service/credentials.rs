@@ -191,6 +191,19 @@ impl AuthService {
         };
         self.throttle.clear(&keys[0]).await?;
         self.throttle.release(&keys[1..]).await;
+        if user.disabled {
+            // Only someone who knows the password learns this.
+            self.audit
+                .login_failure(
+                    Some(user.id),
+                    client,
+                    "account_disabled",
+                    &email.normalized,
+                    now,
+                )
+                .await;
+            return Err(AuthError::AccountDisabled);
+        }
         if self.requires_verified_email() && !user.email_verified {
             // Only someone who knows the password learns this.
             self.audit

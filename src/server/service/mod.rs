@@ -18,6 +18,7 @@
 //!   happened, and `Passwords` hashes every secret stored.
 
 mod addresses;
+mod admin;
 mod audit;
 mod credentials;
 mod devices;
@@ -28,6 +29,7 @@ mod refresh;
 mod throttle;
 
 pub use addresses::EmailChanged;
+pub use admin::{Actor, Admin, MAX_LIST, UserSessions};
 pub(crate) use audit::Audit;
 pub use logout::{LogoutCredentials, SessionRef};
 pub use recovery::RecoverySettings;

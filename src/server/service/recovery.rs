@@ -113,6 +113,8 @@ impl AuthService {
                 self.audit.locks(reservation, None, client, now).await;
                 match self.store.find_user_by_email(email.lookup_keys()).await? {
                     None => ("no_account", None),
+                    // An operator disabled it: recovery does not undo that.
+                    Some(user) if user.disabled => ("disabled", Some(user.id)),
                     Some(user) => {
                         self.issue_reset_link(user.id, &user.email, now).await?;
                         ("sent", Some(user.id))
