@@ -417,6 +417,8 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::AccountDisabled => "Account disabled by an administrator".into(),
         K::AccountEnabled => "Account enabled again by an administrator".into(),
         K::UserDeleted => "Account deleted by an administrator".into(),
+        K::ApiKeyCreated => "Admin API key created".into(),
+        K::ApiKeyRevoked => "Admin API key revoked".into(),
     }
 }
 

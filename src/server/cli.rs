@@ -19,7 +19,7 @@ use super::{
     config::Settings,
     db::{AdminSession, Store, UserSummary},
     error::AuthError,
-    service::{Actor, Admin, MAX_LIST},
+    service::{Actor, Admin, MAX_LIST, UserRef},
     time::Timestamp,
 };
 
@@ -88,6 +88,9 @@ pub enum AdminCommand {
         /// The user's email address.
         email: String,
     },
+    /// Admin API keys: create (printed once), list, revoke.
+    #[command(name = "api-key", subcommand)]
+    ApiKey(ApiKeyCommand),
     /// Erases the user and everything that names them; leaves one audit row without the address.
     Delete {
         /// The user's email address.
@@ -95,6 +98,22 @@ pub enum AdminCommand {
         /// Confirms the deletion (required: it cannot be undone).
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeyCommand {
+    /// Creates a key and prints it once, alone on the last line; only its hash is stored.
+    Create {
+        /// A name for the key (1 to 64 letters, digits, '.', '_' or '-'); audit events name it.
+        name: String,
+    },
+    /// Lists keys: name, created, last used, revoked (never the key).
+    List,
+    /// Revokes the live key of that name: refused from its next use on.
+    Revoke {
+        /// The key's name.
+        name: String,
     },
 }
 
@@ -128,15 +147,15 @@ async fn admin(args: &AdminArgs) -> Result<String, String> {
             one_line(&format!("{e:#}"))
         )
     })?;
-    let admin = Admin::new(store);
+    let admin = Admin::new(store, settings.throttle);
     let actor = Actor::Cli;
     let json = args.json;
     let result = match &args.command {
         AdminCommand::Users { search, limit } => admin
-            .users(search.as_deref(), *limit)
+            .users(search.as_deref(), None, *limit)
             .await
             .map(|users| render_users(&users, json)),
-        AdminCommand::Sessions { email } => admin.sessions(email).await.map(|found| {
+        AdminCommand::Sessions { email } => admin.sessions(UserRef::Email(email)).await.map(|found| {
             if json {
                 json!({
                     "user": { "id": found.user.id.to_string(), "email": found.user.email },
@@ -147,7 +166,7 @@ async fn admin(args: &AdminArgs) -> Result<String, String> {
                 render_sessions(&found.sessions)
             }
         }),
-        AdminCommand::SignOut { email } => admin.sign_out(email, &actor).await.map(|ended| {
+        AdminCommand::SignOut { email } => admin.sign_out(UserRef::Email(email), &actor).await.map(|ended| {
             report(
                 json,
                 json!({ "email": email, "sessions_ended": ended }),
@@ -155,7 +174,7 @@ async fn admin(args: &AdminArgs) -> Result<String, String> {
             )
         }),
         AdminCommand::Disable { email, reason } => admin
-            .disable(email, reason.as_deref(), &actor)
+            .disable(UserRef::Email(email), reason.as_deref(), &actor)
             .await
             .map(|ended| match ended {
                 Some(ended) => report(
@@ -169,7 +188,7 @@ async fn admin(args: &AdminArgs) -> Result<String, String> {
                     format!("{email} was already disabled."),
                 ),
             }),
-        AdminCommand::Enable { email } => admin.enable(email, &actor).await.map(|changed| {
+        AdminCommand::Enable { email } => admin.enable(UserRef::Email(email), &actor).await.map(|changed| {
             report(
                 json,
                 json!({ "email": email, "disabled": false, "changed": changed }),
@@ -180,7 +199,62 @@ async fn admin(args: &AdminArgs) -> Result<String, String> {
                 },
             )
         }),
-        AdminCommand::Delete { email, .. } => admin.delete(email, &actor).await.map(|()| {
+        AdminCommand::ApiKey(ApiKeyCommand::Create { name }) => {
+            admin.create_api_key(name, &actor).await.map(|key| {
+                if json {
+                    json!({ "name": name, "key": key }).to_string()
+                } else {
+                    format!(
+                        "Created the admin API key {name}. It is shown this once; store it now:\n{key}"
+                    )
+                }
+            })
+        }
+        AdminCommand::ApiKey(ApiKeyCommand::List) => admin.api_keys().await.map(|keys| {
+            if json {
+                Value::Array(
+                    keys.iter()
+                        .map(|k| {
+                            json!({
+                                "name": k.name,
+                                "created_at": k.created_at.to_rfc3339(),
+                                "last_used_at": k.last_used_at.map(|t| t.to_rfc3339()),
+                                "revoked_at": k.revoked_at.map(|t| t.to_rfc3339()),
+                            })
+                        })
+                        .collect(),
+                )
+                .to_string()
+            } else {
+                let mut out = format!(
+                    "{:<24}  {:<25}  {:<25}  {}",
+                    "NAME", "CREATED", "LAST USED", "REVOKED"
+                );
+                for k in &keys {
+                    out.push_str(&format!(
+                        "\n{:<24}  {:<25}  {:<25}  {}",
+                        k.name,
+                        k.created_at.to_rfc3339(),
+                        time(k.last_used_at),
+                        time(k.revoked_at),
+                    ));
+                }
+                if keys.is_empty() {
+                    out.push_str("\n(no keys)");
+                }
+                out
+            }
+        }),
+        AdminCommand::ApiKey(ApiKeyCommand::Revoke { name }) => {
+            admin.revoke_api_key(name, &actor).await.map(|()| {
+                report(
+                    json,
+                    json!({ "name": name, "revoked": true }),
+                    format!("Revoked the admin API key {name}."),
+                )
+            })
+        }
+        AdminCommand::Delete { email, .. } => admin.delete(UserRef::Email(email), &actor).await.map(|()| {
             report(
                 json,
                 json!({ "email": email, "deleted": true }),
@@ -199,10 +273,11 @@ fn describe(error: &AuthError, command: &AdminCommand) -> String {
         | AdminCommand::Disable { email, .. }
         | AdminCommand::Enable { email }
         | AdminCommand::Delete { email, .. } => Some(email.as_str()),
-        AdminCommand::Users { .. } => None,
+        AdminCommand::Users { .. } | AdminCommand::ApiKey(_) => None,
     };
     match (error, email) {
         (AuthError::UnknownUser, Some(email)) => format!("no user with the email {email}"),
+        (AuthError::UnknownApiKey, _) => "no live API key with that name".to_string(),
         (AuthError::Invalid { field, message }, _) => format!("invalid {field}: {message}"),
         (AuthError::Unavailable(fault), _) => format!(
             "the database cannot be reached: {}",
@@ -326,6 +401,9 @@ mod tests {
             "portcullis admin disable ada@example.com --reason stolen",
             "portcullis admin enable ada@example.com",
             "portcullis admin delete ada@example.com --yes",
+            "portcullis admin api-key create support-tool",
+            "portcullis admin api-key list --json",
+            "portcullis admin api-key revoke support-tool",
             "portcullis",
             "portcullis serve",
         ] {

@@ -79,6 +79,13 @@ pub enum AuthError {
     /// The right password, for an account an operator disabled.
     #[error("account disabled")]
     AccountDisabled,
+    /// No live admin API key has that name.
+    #[error("no such API key")]
+    UnknownApiKey,
+    /// A missing, malformed, unknown or revoked admin API key: which, is
+    /// not said.
+    #[error("admin API key refused")]
+    BadAdminKey,
     #[error("throttled for {retry_after:?}")]
     Throttled { retry_after: Duration },
     /// The password hashing pool shed this request: nothing was done.
@@ -227,6 +234,11 @@ impl AuthError {
             .on_field("password"),
             AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
             AuthError::UnknownUser => AppError::new(C::NotFound, "No such user."),
+            AuthError::UnknownApiKey => AppError::new(C::NotFound, "No such API key."),
+            AuthError::BadAdminKey => AppError::new(
+                C::Unauthenticated,
+                "A valid admin API key is required: Authorization: Bearer <key>.",
+            ),
             AuthError::AccountDisabled => AppError::new(
                 C::AccountDisabled,
                 "This account is disabled. Contact the service's support.",

@@ -11,7 +11,12 @@ use std::{
     },
 };
 
-use super::{config::Settings, cookies::SessionCookies, db::Store, service::AuthService};
+use super::{
+    config::Settings,
+    cookies::SessionCookies,
+    db::Store,
+    service::{Admin, AuthService},
+};
 
 #[derive(Clone)]
 pub struct AppState(Arc<StateInner>);
@@ -21,6 +26,8 @@ pub struct StateInner {
     pub settings: Settings,
     pub store: Store,
     pub auth: Arc<AuthService>,
+    /// The operators' actions, for the admin API.
+    pub admin: Admin,
     pub cookies: SessionCookies,
     /// The origin browsers use; state-changing requests must come from it.
     pub public_origin: String,
@@ -56,6 +63,7 @@ impl StateInner {
         allowed_origins: Vec<String>,
     ) -> Self {
         StateInner {
+            admin: Admin::new(store.clone(), settings.throttle),
             leptos,
             settings,
             store,

@@ -22,6 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::{collections::HashMap, fmt, time::Duration};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{
@@ -350,6 +351,65 @@ impl LinkToken {
     }
 }
 
+/// An admin API key: `pck_<id>_<secret>`, the id 8 random bytes in hex (it
+/// finds the row), the secret 32 bytes from the OS RNG in unpadded
+/// base64url, stored only as its SHA-256 and compared in constant time.
+pub struct AdminKeyToken {
+    id: String,
+    whole: SecretString,
+}
+
+const ADMIN_KEY_PREFIX: &str = "pck_";
+
+impl AdminKeyToken {
+    pub fn generate() -> Self {
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let whole = format!("{ADMIN_KEY_PREFIX}{id}_{}", URL_SAFE_NO_PAD.encode(secret));
+        AdminKeyToken {
+            id,
+            whole: whole.into(),
+        }
+    }
+
+    /// Accepts only the shape we issue.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (id, secret) = raw.strip_prefix(ADMIN_KEY_PREFIX)?.split_once('_')?;
+        let well_formed = id.len() == 16
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && secret.len() == LINK_TOKEN_LEN
+            && URL_SAFE_NO_PAD
+                .decode(secret)
+                .is_ok_and(|bytes| bytes.len() == 32);
+        well_formed.then(|| AdminKeyToken {
+            id: id.to_string(),
+            whole: raw.to_string().into(),
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn expose(&self) -> &str {
+        self.whole.expose_secret()
+    }
+
+    pub fn secret_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.expose().as_bytes()).into()
+    }
+
+    /// Whether `stored` is this key's hash, in constant time.
+    pub fn matches(&self, stored: &[u8]) -> bool {
+        bool::from(self.secret_hash().as_slice().ct_eq(stored))
+    }
+}
+
 const DEVICE_KEY_LABEL: &[u8] = b"portcullis device cookie v1";
 /// 16 random bytes in unpadded base64url.
 const DEVICE_NONCE_LEN: usize = 22;
@@ -390,6 +450,26 @@ pub fn generate_jwt_secret() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_keys_parse_only_in_the_shape_issued_and_match_only_their_hash() {
+        let key = AdminKeyToken::generate();
+        let parsed = AdminKeyToken::parse(key.expose()).expect("its own shape");
+        assert_eq!(parsed.id(), key.id());
+        assert!(parsed.matches(&key.secret_hash()));
+        assert!(!parsed.matches(&AdminKeyToken::generate().secret_hash()));
+        let whole = key.expose().to_string();
+        for bad in [
+            "",
+            "pck_",
+            &whole[..whole.len() - 1],
+            &whole.replacen("pck_", "pcx_", 1),
+            &whole.to_uppercase(),
+            "pck_0123456789abcdef_short",
+        ] {
+            assert!(AdminKeyToken::parse(bad).is_none(), "{bad}");
+        }
+    }
     use secrecy::SecretSlice;
 
     fn issuer_with(keys: &[(&str, u8)], leeway: u64) -> TokenIssuer {

@@ -399,13 +399,13 @@ async fn every_failure_is_one_specific_line(backend: Backend) {
 /// the account is not disabled, in the same statement; the disable ends
 /// every session that exists when it commits).
 async fn no_sign_in_racing_a_disable_outlives_it(backend: Backend) {
-    use portcullis::server::service::{Actor, Admin};
+    use portcullis::server::service::{Actor, Admin, UserRef};
 
     let app = TestApp::builder(backend)
         .with("PORTCULLIS_LOGIN_MAX_FAILURES", "1000")
         .spawn()
         .await;
-    let admin = Admin::new(app.store().clone());
+    let admin = Admin::new(app.store().clone(), app.state.settings.throttle);
     for round in 0..6u64 {
         let email = unique_email();
         let registered = app
@@ -433,7 +433,7 @@ async fn no_sign_in_racing_a_disable_outlives_it(backend: Backend) {
             .collect();
         tokio::time::sleep(std::time::Duration::from_millis(5 + 10 * round)).await;
         admin
-            .disable(&email, None, &Actor::Cli)
+            .disable(UserRef::Email(&email), None, &Actor::Cli)
             .await
             .expect("disabled");
         for login in logins {

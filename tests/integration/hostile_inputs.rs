@@ -775,6 +775,81 @@ fn cases(app: &TestApp, f: &Fixtures) -> Vec<Case> {
             .header("cookie", &cookies),
         );
     }
+    // The admin API: nothing a user holds opens it, and the key is checked
+    // before anything else is read.
+    for (what, method, path) in [
+        ("list users", M::GET, "/admin/v1/users"),
+        (
+            "list users, hostile query",
+            M::GET,
+            "/admin/v1/users?limit=-1&cursor=%27%20OR%201%3D1",
+        ),
+        ("a user", M::GET, "/admin/v1/users/%27%20OR%201%3D1--"),
+        (
+            "sign out",
+            M::POST,
+            "/admin/v1/users/00000000-0000-0000-0000-000000000000/sign-out",
+        ),
+        (
+            "delete",
+            M::DELETE,
+            "/admin/v1/users/00000000-0000-0000-0000-000000000000",
+        ),
+        ("a session", M::DELETE, "/admin/v1/sessions/x"),
+    ] {
+        cases.push(case(
+            format!("admin api {what}: no key"),
+            method.clone(),
+            path,
+            Body::None,
+            S::UNAUTHORIZED,
+            "unauthenticated",
+        ));
+        cases.push(
+            case(
+                format!("admin api {what}: the victim's cookies"),
+                method.clone(),
+                path,
+                Body::None,
+                S::UNAUTHORIZED,
+                "unauthenticated",
+            )
+            .header("cookie", &cookies),
+        );
+        cases.push(
+            case(
+                format!("admin api {what}: the victim's access token"),
+                method.clone(),
+                path,
+                Body::None,
+                S::UNAUTHORIZED,
+                "unauthenticated",
+            )
+            .header("authorization", format!("Bearer {victim_access}")),
+        );
+        cases.push(
+            case(
+                format!("admin api {what}: a forged key"),
+                method,
+                path,
+                Body::None,
+                S::UNAUTHORIZED,
+                "unauthenticated",
+            )
+            .header(
+                "authorization",
+                "Bearer pck_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            ),
+        );
+    }
+    cases.push(case(
+        "admin api disable: malformed JSON and no key",
+        M::POST,
+        "/admin/v1/users/00000000-0000-0000-0000-000000000000/disable",
+        Body::Raw("application/json", b"{\"reason\":".to_vec()),
+        S::UNAUTHORIZED,
+        "unauthenticated",
+    ));
     cases.push(case(
         "server fn forgot password: empty email",
         M::POST,

@@ -7,6 +7,7 @@ mod process;
 
 mod account;
 mod addresses;
+mod admin_api;
 mod admin_cli;
 mod client_addresses;
 mod crash_safety;

@@ -35,6 +35,12 @@ async fn the_openapi_document_lists_every_route_the_router_has(backend: Backend)
         "/auth/sessions",
         "/auth/sessions/{id}",
         "/auth/openapi.json",
+        "/admin/v1/users",
+        "/admin/v1/users/{id}",
+        "/admin/v1/users/{id}/sign-out",
+        "/admin/v1/users/{id}/disable",
+        "/admin/v1/users/{id}/enable",
+        "/admin/v1/sessions/{id}",
     ]
     .into_iter()
     .map(String::from)

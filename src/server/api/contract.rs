@@ -34,10 +34,11 @@ use crate::server::{
 pub const NO_CONTROL_CHARACTERS: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 
 /// Operations whose body may be omitted (`extract::OptionalJson`).
-const OPTIONAL_BODIES: [(&str, &str); 3] = [
+const OPTIONAL_BODIES: [(&str, &str); 4] = [
     ("/auth/refresh", "post"),
     ("/auth/sessions/{id}", "delete"),
     ("/auth/email/verify/resend", "post"),
+    ("/admin/v1/users/{id}/disable", "post"),
 ];
 
 /// The operation that only serves this document: no database, no fault path.

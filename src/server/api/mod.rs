@@ -5,6 +5,7 @@
 //! the same `#[utoipa::path]` declarations (`utoipa-axum`), so the document
 //! served at `/auth/openapi.json` cannot drift from the router.
 
+pub mod admin;
 mod contract;
 mod extract;
 mod handlers;
@@ -35,7 +36,11 @@ pub use handlers::*;
                        with `\"token_delivery\": \"body\"` and send `Authorization: Bearer <access token>`.",
         version = "1"
     ),
-    tags((name = "auth", description = "Credentials and sessions")),
+    tags(
+        (name = "auth", description = "Credentials and sessions"),
+        (name = "admin", description = "Operators' actions under /admin/v1, with an admin API key \
+            (`portcullis admin api-key create NAME`) as `Authorization: Bearer <key>`; cookies are never read")
+    ),
     modifiers(&SecuritySchemes)
 )]
 struct ApiDoc;
@@ -51,6 +56,16 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("pck_<id>_<secret>")
+                    .description(Some("An admin API key"))
                     .build(),
             ),
         );
@@ -71,11 +86,23 @@ pub const RESOLVED_BY_HANDLER: [&str; 2] = ["/auth/logout", "/auth/refresh"];
 /// the input limits of `passwords` (the running configuration). The document
 /// is served by this router only: every instance describes its own settings.
 pub fn router(passwords: PasswordPolicy) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let (routes, openapi) = parts(passwords);
+    let (routes, admin_routes, openapi) = parts(passwords);
     let served = ServedDocument(Bytes::from(
         serde_json::to_vec(&openapi).expect("the OpenAPI document serialises to JSON"),
     ));
-    let routes = routes
+    let routes = with_json_fallbacks(routes).layer(Extension(served));
+    (
+        Router::new()
+            .nest("/auth", routes)
+            .nest(ADMIN_PREFIX, with_json_fallbacks(admin_routes)),
+        openapi,
+    )
+}
+
+/// Unknown paths and methods answer with the API's error body, not axum's
+/// plain text.
+fn with_json_fallbacks(routes: Router<AppState>) -> Router<AppState> {
+    routes
         .fallback(|| async { AppError::new(ErrorCode::NotFound, "No such endpoint.") })
         .method_not_allowed_fallback(|| async {
             AppError::new(
@@ -83,12 +110,17 @@ pub fn router(passwords: PasswordPolicy) -> (Router<AppState>, utoipa::openapi::
                 "This method is not allowed on this endpoint.",
             )
         })
-        .layer(Extension(served));
-    (Router::new().nest("/auth", routes), openapi)
 }
 
-/// The routes and their document, made to state the whole contract.
-fn parts(passwords: PasswordPolicy) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+/// Where the admin API lives. Its requests are authenticated by their
+/// handlers (an admin key), never by the session middleware.
+pub const ADMIN_PREFIX: &str = "/admin/v1";
+
+/// The routes (`/auth`'s and `/admin/v1`'s) and their one document, made to
+/// state the whole contract.
+fn parts(
+    passwords: PasswordPolicy,
+) -> (Router<AppState>, Router<AppState>, utoipa::openapi::OpenApi) {
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(register))
         .routes(routes!(login))
@@ -112,8 +144,27 @@ fn parts(passwords: PasswordPolicy) -> (Router<AppState>, utoipa::openapi::OpenA
         .into_iter()
         .map(|(path, item)| (format!("/auth{path}"), item))
         .collect();
+    let (admin_routes, admin_doc) = OpenApiRouter::new()
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::get_user, admin::delete_user))
+        .routes(routes!(admin::sign_out_user))
+        .routes(routes!(admin::disable_user))
+        .routes(routes!(admin::enable_user))
+        .routes(routes!(admin::revoke_session))
+        .split_for_parts();
+    for (path, item) in admin_doc.paths.paths {
+        openapi
+            .paths
+            .paths
+            .insert(format!("{ADMIN_PREFIX}{path}"), item);
+    }
+    if let (Some(components), Some(admin_components)) =
+        (openapi.components.as_mut(), admin_doc.components)
+    {
+        components.schemas.extend(admin_components.schemas);
+    }
     contract::complete(&mut openapi, passwords);
-    (routes, openapi)
+    (routes, admin_routes, openapi)
 }
 
 /// The document as served, serialised once per router.
@@ -145,6 +196,15 @@ mod tests {
 
     #[test]
     fn every_endpoint_that_reads_its_own_credentials_is_a_route() {
+        let (_, document) = router(POLICY);
+        assert!(
+            document
+                .paths
+                .paths
+                .keys()
+                .any(|p| p.starts_with(ADMIN_PREFIX)),
+            "the admin API is in the document"
+        );
         let (_, document) = router(POLICY);
         for path in RESOLVED_BY_HANDLER {
             assert!(

@@ -33,6 +33,16 @@ pub struct AdminSession {
     pub revoked_reason: Option<String>,
 }
 
+/// An admin API key as listed: never its secret.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
 /// The throttle counters keyed by an address (see `service::Throttle`).
 const ADDRESS_KEY_PREFIXES: [&str; 6] = [
     "account:",
@@ -55,15 +65,27 @@ fn like_literal(text: &str) -> String {
     escaped
 }
 
+/// Writes `event` in the transaction and commits it: every operator action
+/// is recorded in the commit that makes it.
+macro_rules! commit_with_event {
+    ($tx:expr, $event:expr) => {
+        super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), $event)
+            .execute(&mut *$tx)
+            .await?;
+        $tx.commit().await?;
+    };
+}
+
 const REVOKE_ALL: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
      WHERE user_id = $1 AND revoked_at IS NULL";
 
 impl Store {
     /// Users whose address contains `search` (any case), oldest first, at
-    /// most `limit`.
+    /// most `limit`, after the user `after` (the last of the previous page).
     pub async fn list_users(
         &self,
         search: Option<&str>,
+        after: Option<UserId>,
         limit: i64,
         now: Timestamp,
     ) -> StoreResult<Vec<UserSummary>> {
@@ -71,21 +93,30 @@ impl Store {
             "%{}%",
             like_literal(&search.unwrap_or_default().to_lowercase())
         );
-        on_pool!(self, pool => sqlx::query_as(
-            "SELECT u.id, u.email, u.created_at, \
+        let select = "SELECT u.id, u.email, u.created_at, \
              (SELECT MAX(s.authenticated_at) FROM sessions s WHERE s.user_id = u.id) AS last_sign_in, \
              (SELECT COUNT(*) FROM sessions s WHERE s.user_id = u.id \
               AND s.revoked_at IS NULL AND s.expires_at > $2) AS live_sessions, \
              u.email_verified_at IS NOT NULL AS email_verified, u.disabled_at, u.disabled_reason \
              FROM users u \
-             WHERE LOWER(u.email) LIKE $1 ESCAPE '\\' OR u.email_normalized LIKE $1 ESCAPE '\\' \
-             ORDER BY u.created_at, u.email_normalized LIMIT $3",
-        )
-        .bind(&pattern)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(pool)
-        .await)
+             WHERE (LOWER(u.email) LIKE $1 ESCAPE '\\' OR u.email_normalized LIKE $1 ESCAPE '\\') ";
+        let order = " ORDER BY u.created_at, u.email_normalized LIMIT $3";
+        let sql = match after {
+            None => format!("{select}{order}"),
+            Some(_) => format!(
+                "{select} AND (u.created_at, u.email_normalized) > \
+                 (SELECT c.created_at, c.email_normalized FROM users c WHERE c.id = $4){order}"
+            ),
+        };
+        on_pool!(self, pool => {
+            let query = sqlx::query_as(&sql).bind(&pattern).bind(now).bind(limit);
+            match after {
+                Some(after) => query.bind(after),
+                None => query,
+            }
+            .fetch_all(pool)
+            .await
+        })
         .context("Failed to list users")
     }
 
@@ -117,10 +148,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            commit_with_event!(tx, event);
             Ok::<_, sqlx::Error>(ended)
         }.await)
         .context("Failed to sign a user out")
@@ -168,10 +196,7 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            commit_with_event!(tx, event);
             Ok::<_, sqlx::Error>(Some(ended))
         }.await)
         .context("Failed to disable a user")
@@ -193,10 +218,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            commit_with_event!(tx, event);
             Ok::<_, sqlx::Error>(true)
         }.await)
         .context("Failed to enable a user")
@@ -254,13 +276,133 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
+            commit_with_event!(tx, event);
             Ok::<_, sqlx::Error>(true)
         }.await)
         .context("Failed to erase a user")
+    }
+}
+
+impl Store {
+    /// Stores a new admin API key, with `event`; `false` when a live key
+    /// has that name already.
+    pub async fn insert_api_key(
+        &self,
+        id: &str,
+        name: &str,
+        secret_hash: &[u8],
+        now: Timestamp,
+        event: &NewEvent<'_>,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO admin_api_keys (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(secret_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                Err(other) => return Err(other),
+            }
+            commit_with_event!(tx, event);
+            Ok::<_, sqlx::Error>(true)
+        }.await)
+        .context("Failed to store an API key")
+    }
+
+    /// Every admin API key, revoked ones too, oldest first.
+    pub async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, name, created_at, last_used_at, revoked_at FROM admin_api_keys \
+             ORDER BY created_at, name",
+        )
+        .fetch_all(pool)
+        .await)
+        .context("Failed to list API keys")
+    }
+
+    /// Revokes the live key called `name`, with `event`; `false` when there
+    /// is none.
+    pub async fn revoke_api_key(
+        &self,
+        name: &str,
+        now: Timestamp,
+        event: &NewEvent<'_>,
+    ) -> StoreResult<bool> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let revoked = sqlx::query(
+                "UPDATE admin_api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
+            )
+            .bind(name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if revoked == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            commit_with_event!(tx, event);
+            Ok::<_, sqlx::Error>(true)
+        }.await)
+        .context("Failed to revoke an API key")
+    }
+
+    /// The name and secret hash of the live key `id`, marking it used.
+    pub async fn use_api_key(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<(String, Vec<u8>)>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "UPDATE admin_api_keys SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL \
+             RETURNING name, secret_hash",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to look up an API key")
+    }
+
+    /// Ends one session (any user's), with `event`; its owner, or `None`
+    /// when no such live session exists.
+    pub async fn admin_revoke_session(
+        &self,
+        session_id: SessionId,
+        now: Timestamp,
+        event: &NewEvent<'_>,
+    ) -> StoreResult<Option<UserId>> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            let owner: Option<UserId> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
+                 WHERE id = $1 AND revoked_at IS NULL RETURNING user_id",
+            )
+            .bind(session_id)
+            .bind(now)
+            .bind(RevokeReason::Admin.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(owner) = owner else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let event = NewEvent { user_id: Some(owner), session_id: Some(session_id), ..*event };
+            commit_with_event!(tx, &event);
+            Ok::<_, sqlx::Error>(Some(owner))
+        }.await)
+        .context("Failed to revoke a session")
     }
 }
 

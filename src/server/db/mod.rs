@@ -21,7 +21,7 @@ pub mod sessions;
 mod throttle;
 mod users;
 
-pub use admin::{AdminSession, UserSummary};
+pub use admin::{AdminSession, ApiKeyRecord, UserSummary};
 pub use email_tokens::{
     EmailChange, EmailTarget, LinkPurpose, LinkRecord, LinkReset, NewLink, Registration,
 };

@@ -211,10 +211,13 @@ pub enum EventKind {
     /// An operator erased a user: the one row left, naming neither the
     /// user's id nor their address, only the actor.
     UserDeleted,
+    /// An admin API key was created or revoked; the detail names it.
+    ApiKeyCreated,
+    ApiKeyRevoked,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 24] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -237,6 +240,8 @@ impl EventKind {
         EventKind::AccountDisabled,
         EventKind::AccountEnabled,
         EventKind::UserDeleted,
+        EventKind::ApiKeyCreated,
+        EventKind::ApiKeyRevoked,
     ];
 
     /// The kind a stored name stands for; `None` for a name this version does
@@ -271,6 +276,8 @@ impl EventKind {
             EventKind::AccountDisabled => "account_disabled",
             EventKind::AccountEnabled => "account_enabled",
             EventKind::UserDeleted => "user_deleted",
+            EventKind::ApiKeyCreated => "api_key_created",
+            EventKind::ApiKeyRevoked => "api_key_revoked",
         }
     }
 }

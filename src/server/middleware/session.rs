@@ -25,11 +25,13 @@ use crate::server::{
 };
 
 /// Whether the handler of `path` reads credentials itself: the logout
-/// server function (its path comes from its own declaration) and the JSON
-/// endpoints listed with their router.
+/// server function (its path comes from its own declaration), the JSON
+/// endpoints listed with their router, and the admin API.
 fn resolved_by_handler(path: &str) -> bool {
     path == <crate::auth::Logout as server_fn::ServerFn>::PATH
         || crate::server::api::RESOLVED_BY_HANDLER.contains(&path)
+        // The admin API reads only its key, never a session or a cookie.
+        || path.starts_with(crate::server::api::ADMIN_PREFIX)
 }
 
 #[derive(Clone, Debug)]

@@ -5,13 +5,17 @@
 //! that every request checks, so ending it here ends it everywhere, whichever
 //! process wrote it.
 
-use super::audit::event;
+use super::{Throttle, audit::event};
 use crate::server::{
     client::ClientInfo,
-    db::{AdminSession, EventKind, Store, UserId, UserRecord, UserSummary},
+    config::ThrottleSettings,
+    db::{
+        AdminSession, ApiKeyRecord, EventKind, SessionId, Store, UserId, UserRecord, UserSummary,
+    },
     emails::Email,
     error::AuthError,
     time::Timestamp,
+    tokens::AdminKeyToken,
 };
 
 /// Who acted: the command line, or (later) an admin API key by its name.
@@ -31,6 +35,13 @@ impl Actor {
     }
 }
 
+/// How an operator names an account: the CLI by address, the API by id.
+#[derive(Clone, Copy, Debug)]
+pub enum UserRef<'a> {
+    Email(&'a str),
+    Id(UserId),
+}
+
 /// The most users one listing returns.
 pub const MAX_LIST: u32 = 1000;
 
@@ -47,11 +58,15 @@ pub struct UserSessions {
 /// build it from the database settings alone.
 pub struct Admin {
     store: Store,
+    throttle: Throttle,
 }
 
 impl Admin {
-    pub fn new(store: Store) -> Admin {
-        Admin { store }
+    pub fn new(store: Store, throttle: ThrottleSettings) -> Admin {
+        Admin {
+            throttle: Throttle::new(store.clone(), throttle),
+            store,
+        }
     }
 
     /// Users whose address contains `search`, oldest first, at most `limit`
@@ -59,6 +74,7 @@ impl Admin {
     pub async fn users(
         &self,
         search: Option<&str>,
+        after: Option<UserId>,
         limit: u32,
     ) -> Result<Vec<UserSummary>, AuthError> {
         if !(1..=MAX_LIST).contains(&limit) {
@@ -69,30 +85,34 @@ impl Admin {
         }
         Ok(self
             .store
-            .list_users(search, i64::from(limit), Timestamp::now())
+            .list_users(search, after, i64::from(limit), Timestamp::now())
             .await?)
     }
 
-    /// The account of `email` (any case, either form of its domain).
-    pub async fn user(&self, email: &str) -> Result<UserRecord, AuthError> {
-        let email = Email::parse_existing(email)?;
-        self.store
-            .find_user_by_email(email.lookup_keys())
-            .await?
-            .ok_or(AuthError::UnknownUser)
+    /// The account named (an address in any case, either form of its
+    /// domain; or an id).
+    pub async fn user(&self, who: UserRef<'_>) -> Result<UserRecord, AuthError> {
+        match who {
+            UserRef::Email(email) => {
+                let email = Email::parse_existing(email)?;
+                self.store.find_user_by_email(email.lookup_keys()).await?
+            }
+            UserRef::Id(id) => self.store.find_user(id).await?,
+        }
+        .ok_or(AuthError::UnknownUser)
     }
 
-    /// The account of `email` and every session kept for it.
-    pub async fn sessions(&self, email: &str) -> Result<UserSessions, AuthError> {
-        let user = self.user(email).await?;
+    /// The account and every session kept for it.
+    pub async fn sessions(&self, who: UserRef<'_>) -> Result<UserSessions, AuthError> {
+        let user = self.user(who).await?;
         let sessions = self.store.all_sessions(user.id).await?;
         Ok(UserSessions { user, sessions })
     }
 
     /// Ends every session of `email`'s account, on every instance; returns
     /// how many were live.
-    pub async fn sign_out(&self, email: &str, actor: &Actor) -> Result<u64, AuthError> {
-        let user = self.user(email).await?;
+    pub async fn sign_out(&self, who: UserRef<'_>, actor: &Actor) -> Result<u64, AuthError> {
+        let user = self.user(who).await?;
         let now = Timestamp::now();
         let detail = actor.describe();
         Ok(self
@@ -110,7 +130,7 @@ impl Admin {
     /// many sessions ended, or `None` when it was disabled already.
     pub async fn disable(
         &self,
-        email: &str,
+        who: UserRef<'_>,
         reason: Option<&str>,
         actor: &Actor,
     ) -> Result<Option<u64>, AuthError> {
@@ -121,7 +141,7 @@ impl Admin {
                 "The reason must be one line of at most 500 characters.".to_string(),
             ));
         }
-        let user = self.user(email).await?;
+        let user = self.user(who).await?;
         let now = Timestamp::now();
         let detail = match reason {
             Some(reason) => format!("{}: {reason}", actor.describe()),
@@ -139,8 +159,8 @@ impl Admin {
     }
 
     /// Lifts a disable; `false` when the account was not disabled.
-    pub async fn enable(&self, email: &str, actor: &Actor) -> Result<bool, AuthError> {
-        let user = self.user(email).await?;
+    pub async fn enable(&self, who: UserRef<'_>, actor: &Actor) -> Result<bool, AuthError> {
+        let user = self.user(who).await?;
         let now = Timestamp::now();
         let detail = actor.describe();
         Ok(self
@@ -155,16 +175,18 @@ impl Admin {
     /// Erases `email`'s account and everything that names it, leaving one
     /// audit row ("user deleted", by whom) that names neither the address
     /// nor the id.
-    pub async fn delete(&self, email: &str, actor: &Actor) -> Result<(), AuthError> {
-        let parsed = Email::parse_existing(email)?;
-        let user = self.user(email).await?;
+    pub async fn delete(&self, who: UserRef<'_>, actor: &Actor) -> Result<(), AuthError> {
+        let user = self.user(who).await?;
+        // The key the account is stored under (what the counters name).
+        let key = Email::parse_existing(&user.email)
+            .map_or_else(|_| user.email.to_lowercase(), |e| e.normalized);
         let now = Timestamp::now();
         let detail = actor.describe();
         let erased = self
             .store
             .erase_user(
                 user.id,
-                &parsed.normalized,
+                &key,
                 &self.event(EventKind::UserDeleted, None, &detail, now),
             )
             .await?;
@@ -173,6 +195,115 @@ impl Admin {
             return Err(AuthError::UnknownUser);
         }
         Ok(())
+    }
+
+    /// Ends one session of any user, on every instance.
+    pub async fn revoke_session(&self, session: SessionId, actor: &Actor) -> Result<(), AuthError> {
+        let now = Timestamp::now();
+        let detail = actor.describe();
+        self.store
+            .admin_revoke_session(
+                session,
+                now,
+                &self.event(EventKind::SessionRevoked, None, &detail, now),
+            )
+            .await?
+            .map(drop)
+            .ok_or(AuthError::NotFound)
+    }
+
+    /// Creates an admin API key called `name` and returns it: the only time
+    /// it is seen, since only its secret's hash is stored.
+    pub async fn create_api_key(&self, name: &str, actor: &Actor) -> Result<String, AuthError> {
+        let name = name.trim();
+        if name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
+            return Err(AuthError::invalid(
+                "name",
+                "A key's name is 1 to 64 letters, digits, '.', '_' or '-'.".to_string(),
+            ));
+        }
+        let key = AdminKeyToken::generate();
+        let now = Timestamp::now();
+        let detail = format!("{name} {}", actor.describe());
+        let stored = self
+            .store
+            .insert_api_key(
+                key.id(),
+                name,
+                &key.secret_hash(),
+                now,
+                &self.event(EventKind::ApiKeyCreated, None, &detail, now),
+            )
+            .await?;
+        if !stored {
+            return Err(AuthError::invalid(
+                "name",
+                format!("A live key is already called {name}; revoke it first."),
+            ));
+        }
+        Ok(key.expose().to_string())
+    }
+
+    /// Every key, revoked ones too (never a secret).
+    pub async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, AuthError> {
+        Ok(self.store.list_api_keys().await?)
+    }
+
+    /// Revokes the live key called `name`: refused from its next use on.
+    pub async fn revoke_api_key(&self, name: &str, actor: &Actor) -> Result<(), AuthError> {
+        let now = Timestamp::now();
+        let detail = format!("{name} {}", actor.describe());
+        let revoked = self
+            .store
+            .revoke_api_key(
+                name,
+                now,
+                &self.event(EventKind::ApiKeyRevoked, None, &detail, now),
+            )
+            .await?;
+        if revoked {
+            Ok(())
+        } else {
+            Err(AuthError::UnknownApiKey)
+        }
+    }
+
+    /// The actor an admin API request authenticates as. A missing, malformed,
+    /// unknown or revoked key gets the same `BadAdminKey`; failures count
+    /// against the client's network (reserved before the check, like a
+    /// sign-in), so keys cannot be guessed at speed.
+    pub async fn authenticate(
+        &self,
+        presented: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Actor, AuthError> {
+        let now = Timestamp::now();
+        let keys = self.throttle.admin_key_keys(client);
+        let reservation = self.throttle.reserve(&keys, now).await?;
+        let checked = match presented.and_then(AdminKeyToken::parse) {
+            None => None,
+            Some(key) => self
+                .store
+                .use_api_key(key.id(), now)
+                .await?
+                .filter(|(_, hash)| key.matches(hash))
+                .map(|(name, _)| name),
+        };
+        match checked {
+            Some(name) => {
+                self.throttle.release(&keys).await;
+                Ok(Actor::ApiKey(name))
+            }
+            None => {
+                drop(reservation);
+                Err(AuthError::BadAdminKey)
+            }
+        }
     }
 
     fn event<'a>(

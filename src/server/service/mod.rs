@@ -29,7 +29,7 @@ mod refresh;
 mod throttle;
 
 pub use addresses::EmailChanged;
-pub use admin::{Actor, Admin, MAX_LIST, UserSessions};
+pub use admin::{Actor, Admin, MAX_LIST, UserRef, UserSessions};
 pub(crate) use audit::Audit;
 pub use logout::{LogoutCredentials, SessionRef};
 pub use recovery::RecoverySettings;

@@ -127,6 +127,20 @@ impl Throttle {
         )
     }
 
+    /// The counter of an admin API request: failed keys per client
+    /// network, on the sign-in limit for a network.
+    pub(crate) fn admin_key_keys(&self, client: &ClientInfo) -> Vec<ThrottleKey> {
+        client
+            .network()
+            .map(|network| ThrottleKey {
+                key: format!("admin-ip:{network}"),
+                limit: self.settings.ip_max_failures,
+                of_account: false,
+            })
+            .into_iter()
+            .collect()
+    }
+
     /// A registration's counters: the client's network and the address
     /// being registered. Every registration counts, successful or not.
     pub(crate) fn registration_keys(
