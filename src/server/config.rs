@@ -43,6 +43,7 @@ pub struct Settings {
     pub maintenance: MaintenanceSettings,
     pub connections: ConnectionSettings,
     pub mail: MailSettings,
+    pub webhooks: WebhookSettings,
     /// The reverse proxies in front of us, which say who the client is.
     pub proxies: ProxySettings,
     /// Serve cookies without `Secure` beyond loopback (a plain-HTTP lab).
@@ -226,6 +227,108 @@ impl std::fmt::Debug for MailSettings {
             .field("require_verified_email", &self.require_verified_email)
             .finish_non_exhaustive()
     }
+}
+
+/// Session events for other services (Standard Webhooks): one endpoint.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// `None`: no webhooks are sent.
+    pub url: Option<String>,
+    /// The HMAC key: the bytes of `whsec_<base64>`.
+    pub secret: Option<secrecy::SecretSlice<u8>>,
+    /// The event types to send; empty: all.
+    pub events: Vec<String>,
+    /// How long one delivery attempt may take.
+    pub timeout: Duration,
+    /// How long the backoff keeps trying an event before marking it dead.
+    pub give_up_after: Duration,
+}
+
+/// The event types a webhook can carry.
+pub const WEBHOOK_EVENT_TYPES: [&str; 2] = ["session.created", "session.revoked"];
+
+impl std::fmt::Debug for WebhookSettings {
+    /// Never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+fn parse_webhooks(vars: &Vars<'_>) -> Result<WebhookSettings, ConfigError> {
+    let url = vars
+        .get("PORTCULLIS_WEBHOOK_URL")
+        .map(|raw| raw.trim().to_string())
+        .filter(|raw| !raw.is_empty());
+    if let Some(url) = &url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(invalid(
+            "PORTCULLIS_WEBHOOK_URL",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    let secret = match (&url, vars.get("PORTCULLIS_WEBHOOK_SECRET")) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(invalid(
+                "PORTCULLIS_WEBHOOK_SECRET",
+                "is required with PORTCULLIS_WEBHOOK_URL: whsec_ followed by base64",
+            ));
+        }
+        (Some(_), Some(raw)) => {
+            use base64::{Engine as _, engine::general_purpose::STANDARD};
+            let bytes = raw
+                .trim()
+                .strip_prefix("whsec_")
+                .and_then(|b64| STANDARD.decode(b64).ok())
+                .filter(|bytes| bytes.len() >= 24 && bytes.len() <= 64)
+                .ok_or_else(|| {
+                    invalid(
+                        "PORTCULLIS_WEBHOOK_SECRET",
+                        "must be whsec_ followed by the base64 of 24 to 64 random bytes",
+                    )
+                })?;
+            Some(secrecy::SecretSlice::from(bytes))
+        }
+    };
+    let events: Vec<String> = vars
+        .get("PORTCULLIS_WEBHOOK_EVENTS")
+        .map(|raw| {
+            raw.split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(unknown) = events
+        .iter()
+        .find(|e| !WEBHOOK_EVENT_TYPES.contains(&e.as_str()))
+    {
+        return Err(invalid(
+            "PORTCULLIS_WEBHOOK_EVENTS",
+            format!(
+                "names an unknown event type {unknown:?}; known: {}",
+                WEBHOOK_EVENT_TYPES.join(", ")
+            ),
+        ));
+    }
+    let timeout = vars.duration("PORTCULLIS_WEBHOOK_TIMEOUT", "5s")?;
+    if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
+        return Err(invalid(
+            "PORTCULLIS_WEBHOOK_TIMEOUT",
+            "must be between 100ms and 60s",
+        ));
+    }
+    Ok(WebhookSettings {
+        url,
+        secret,
+        events,
+        timeout,
+        give_up_after: Duration::from_secs(24 * 3600),
+    })
 }
 
 /// Which proxies' word on the client address is taken (see
@@ -462,6 +565,7 @@ impl Settings {
         )?;
         let connections = connection_settings(&vars, &hashing, &database)?;
         let mail = parse_mail(&vars)?;
+        let webhooks = parse_webhooks(&vars)?;
         Ok(Settings {
             leptos,
             data_dir,
@@ -479,6 +583,7 @@ impl Settings {
             maintenance,
             connections,
             mail,
+            webhooks,
             proxies: parse_proxies(&vars)?,
             allow_insecure_http: vars
                 .get("PORTCULLIS_ALLOW_INSECURE_HTTP")
@@ -883,6 +988,59 @@ mod tests {
         ] {
             let err = settings(&[(key, bad)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn webhook_settings_need_a_real_secret_and_known_events() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert!(s.webhooks.url.is_none(), "no webhooks by default");
+        let url = (
+            "PORTCULLIS_WEBHOOK_URL",
+            "https://hooks.example.com/portcullis",
+        );
+        let secret = (
+            "PORTCULLIS_WEBHOOK_SECRET",
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        );
+        let s = settings(&[url, secret]).expect("a URL and a secret");
+        assert!(s.webhooks.secret.is_some());
+        assert!(
+            !format!("{:?}", s.webhooks).contains("MfKQ"),
+            "never the secret"
+        );
+        for (extra, key) in [
+            (vec![url], "PORTCULLIS_WEBHOOK_SECRET"),
+            (
+                vec![
+                    url,
+                    (
+                        "PORTCULLIS_WEBHOOK_SECRET",
+                        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    ),
+                ],
+                "PORTCULLIS_WEBHOOK_SECRET",
+            ),
+            (
+                vec![url, ("PORTCULLIS_WEBHOOK_SECRET", "whsec_not base64!")],
+                "PORTCULLIS_WEBHOOK_SECRET",
+            ),
+            (
+                vec![("PORTCULLIS_WEBHOOK_URL", "ftp://x"), secret],
+                "PORTCULLIS_WEBHOOK_URL",
+            ),
+            (
+                vec![
+                    url,
+                    secret,
+                    ("PORTCULLIS_WEBHOOK_EVENTS", "session.revoked,user.nope"),
+                ],
+                "PORTCULLIS_WEBHOOK_EVENTS",
+            ),
+        ] {
+            let err = settings(&extra).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+            assert!(!err.contains("MfKQ"), "{err}");
         }
     }
 

@@ -26,6 +26,7 @@ pub mod sweeper;
 pub mod telemetry;
 pub mod time;
 pub mod tokens;
+pub mod webhooks;
 
 pub use config::Settings;
 pub use startup::{Application, run};

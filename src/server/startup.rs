@@ -36,6 +36,7 @@ use super::{
     static_files::static_routes,
     sweeper,
     tokens::TokenIssuer,
+    webhooks,
 };
 use crate::{
     app::{App, shell},
@@ -154,6 +155,10 @@ impl Application {
             self.mail_queue,
             self.state.settings.mail.retry_max,
         );
+        let webhooks = webhooks::spawn(
+            self.state.store.clone(),
+            self.state.settings.webhooks.clone(),
+        );
         let result = serve(
             self.listener,
             self.router,
@@ -163,6 +168,9 @@ impl Application {
         .await;
         sweeper.abort();
         mail.abort();
+        if let Some(webhooks) = webhooks {
+            webhooks.abort();
+        }
         self.state.store.close().await;
         result
     }

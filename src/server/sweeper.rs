@@ -18,6 +18,16 @@ pub async fn sweep_once(
     throttle: &ThrottleSettings,
 ) -> StoreResult<SweepReport> {
     let now = Timestamp::now();
+    let day = Duration::from_secs(24 * 3600);
+    // Delivered webhooks are kept a day, dead ones as long as revoked
+    // sessions; nothing outlives two days plus that (a day of retries).
+    store
+        .prune_session_events(
+            now.minus(day),
+            now.minus(maintenance.revoked_retention),
+            now.minus(maintenance.revoked_retention + 2 * day),
+        )
+        .await?;
     store
         .sweep(
             now,

@@ -365,7 +365,7 @@ async fn every_failure_is_one_specific_line(backend: Backend) {
 
     let port = free_port();
     let down = match backend {
-        Backend::Postgres => format!("postgres://127.0.0.1:{port}/nothing"),
+        Backend::Postgres => format!("postgres://admin:hunter2@127.0.0.1:{port}/nothing"),
         // A directory that cannot exist: its parent is a file.
         Backend::Sqlite => {
             let file = env.data_dir.path().join("not-a-directory");
@@ -377,6 +377,11 @@ async fn every_failure_is_one_specific_line(backend: Backend) {
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     one_line(&run);
     assert!(run.stderr.contains("database"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("hunter2"),
+        "never the password: {}",
+        run.stderr
+    );
 
     let run = admin(
         &env,

@@ -30,3 +30,4 @@ mod sessions_and_audit;
 mod slow_clients;
 mod stalled_database;
 mod throttling;
+mod webhooks;

@@ -259,6 +259,10 @@ impl Store {
             .bind(&mentions)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("DELETE FROM session_events WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM mail_outbox WHERE LOWER(recipient) = $1")
                 .bind(email_normalized)
                 .execute(&mut *tx)

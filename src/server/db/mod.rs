@@ -17,6 +17,7 @@ mod error;
 mod events;
 pub mod mail;
 mod models;
+pub mod session_events;
 pub mod sessions;
 mod throttle;
 mod users;
@@ -29,6 +30,7 @@ pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
 pub use mail::{NewMail, OutboxMail};
 pub use models::*;
+pub use session_events::SessionEvent;
 pub use throttle::Reserved;
 
 use sqlx::{

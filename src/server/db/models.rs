@@ -81,6 +81,8 @@ pub struct NewSession<'a> {
     pub expires_at: Timestamp,
     pub user_agent: Option<&'a str>,
     pub ip: Option<&'a str>,
+    /// The `exp` (Unix seconds) of the access token issued with it.
+    pub access_expires_at: i64,
 }
 
 /// The identity behind a live access token: what the per-request revocation

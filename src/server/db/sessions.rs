@@ -67,6 +67,8 @@ pub struct Rotation<'a> {
     pub now: Timestamp,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    /// The `exp` (Unix seconds) of the access token issued with it.
+    pub access_expires_at: i64,
 }
 
 /// A password change: new hash, other sessions ended, and the current
@@ -77,6 +79,8 @@ pub struct PasswordChange<'a> {
     pub new_password_hash: &'a str,
     pub new_token_hash: &'a [u8],
     pub now: Timestamp,
+    /// The `exp` (Unix seconds) of the access token issued with it.
+    pub access_expires_at: i64,
     /// The "your password was changed" notice, queued with the change.
     pub notice: &'a super::NewMail,
 }
@@ -94,8 +98,8 @@ impl Store {
             ($lock:literal) => {
                 concat!(
                     "INSERT INTO sessions (id, user_id, rotation_key, created_at, last_used_at, ",
-                    "authenticated_at, expires_at, user_agent, ip) ",
-                    "SELECT $1, id, $3, $4, $4, $4, $5, $6, $7 FROM users ",
+                    "authenticated_at, expires_at, user_agent, ip, access_expires_at) ",
+                    "SELECT $1, id, $3, $4, $4, $4, $5, $6, $7, $9 FROM users ",
                     "WHERE id = $2 AND password_hash = $8 AND disabled_at IS NULL",
                     $lock
                 )
@@ -116,6 +120,7 @@ impl Store {
                 .bind(session.user_agent)
                 .bind(session.ip)
                 .bind(session.password_hash)
+                .bind(session.access_expires_at)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -230,7 +235,8 @@ impl Store {
                    OR rotation_window_start <= $2 THEN 1 ELSE rotations_in_window + 1 END, \
                  rotation_window_start = CASE WHEN rotation_window_start IS NULL \
                    OR rotation_window_start <= $2 THEN $3 ELSE rotation_window_start END, \
-                 last_used_at = $3, ip = COALESCE($4, ip), user_agent = COALESCE($5, user_agent) \
+                 last_used_at = $3, ip = COALESCE($4, ip), user_agent = COALESCE($5, user_agent), \
+                 access_expires_at = $7 \
                  WHERE id = $1 AND (rotation_window_start IS NULL OR rotation_window_start <= $2 \
                    OR rotations_in_window < $6)",
             )
@@ -240,6 +246,7 @@ impl Store {
             .bind(rotation.ip)
             .bind(rotation.user_agent)
             .bind(i64::from(rotation.max_per_window))
+            .bind(rotation.access_expires_at)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -452,6 +459,22 @@ impl Store {
         .context("Failed to list a user's devices")
     }
 
+    /// Records that an access token expiring at `exp` (Unix seconds) is
+    /// about to be issued for the session, unless a later one was: what a
+    /// `session.revoked` event reports as `access_token_exp`.
+    pub async fn extend_access(&self, id: SessionId, exp: i64) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE sessions SET access_expires_at = $2 \
+             WHERE id = $1 AND (access_expires_at IS NULL OR access_expires_at < $2)",
+        )
+        .bind(id)
+        .bind(exp)
+        .execute(pool)
+        .await
+        .map(drop))
+        .context("Failed to record an access token's expiry")
+    }
+
     /// Records that the password was just proven on this device.
     pub async fn mark_reauthenticated(&self, id: SessionId, now: Timestamp) -> StoreResult<()> {
         on_pool!(self, pool => sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
@@ -476,12 +499,13 @@ impl Store {
             // First statement writes, and fails the whole change if the
             // session asking for it has just been ended.
             let expires_at: Option<Timestamp> = sqlx::query_scalar(
-                "UPDATE sessions SET authenticated_at = $3, last_used_at = $3 \
+                "UPDATE sessions SET authenticated_at = $3, last_used_at = $3, access_expires_at = $4 \
                  WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING expires_at",
             )
             .bind(change.current_session)
             .bind(change.user_id)
             .bind(change.now)
+            .bind(change.access_expires_at)
             .fetch_optional(&mut *tx)
             .await?;
             if expires_at.is_none() {

@@ -287,6 +287,7 @@ impl AuthService {
                 new_password_hash: &hash,
                 new_token_hash: &refresh.hash(),
                 now,
+                access_expires_at: self.access_exp(now),
                 notice: &self.password_changed_notice(
                     &principal.email,
                     "Your other devices have been signed out.",

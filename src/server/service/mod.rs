@@ -179,6 +179,7 @@ impl AuthService {
                 expires_at,
                 user_agent: client.user_agent(),
                 ip: client.ip(),
+                access_expires_at: self.access_exp(now),
             })
             .await?;
         if !created {
@@ -200,6 +201,11 @@ impl AuthService {
             refresh_expires_at: expires_at,
             device_cookie: None,
         })
+    }
+
+    /// The `exp` (Unix seconds) of an access token issued at `now`.
+    pub(super) fn access_exp(&self, now: Timestamp) -> i64 {
+        now.plus(self.tokens.access_ttl()).unix_seconds()
     }
 
     fn issue(

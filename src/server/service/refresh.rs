@@ -67,6 +67,7 @@ impl AuthService {
                     now,
                     ip: client.ip(),
                     user_agent: client.user_agent(),
+                    access_expires_at: self.access_exp(now),
                 })
                 .await?;
             // A rotation is routine: the session's `last_used_at` records it,
@@ -182,7 +183,14 @@ impl AuthService {
                 return Err(AuthError::SessionEnded);
             }
             match next.retired_at {
-                None => return self.issue(&next, candidate, now),
+                None => {
+                    // Adopting a successor issues an access token without a
+                    // rotation: its expiry is recorded first.
+                    self.store
+                        .extend_access(next.session_id, self.access_exp(now))
+                        .await?;
+                    return self.issue(&next, candidate, now);
+                }
                 Some(at) if at.until(now) <= self.sessions.refresh_grace => {
                     candidate = candidate.successor(&record.rotation_key, record.session_id);
                 }

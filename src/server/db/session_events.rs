@@ -1,0 +1,116 @@
+//! The session events the triggers on `sessions` write (see the migration
+//! `session_events`), and their webhook delivery state. Claimed with a lease
+//! like the mail outbox: one instance delivers an event at a time, and one
+//! that dies mid-delivery leaves it due again when the lease runs out.
+
+use std::time::Duration;
+
+use super::{SessionId, Store, StoreContext, StoreResult, UserId, on_pool};
+use crate::server::time::Timestamp;
+
+/// An event claimed for delivery.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionEvent {
+    pub id: i64,
+    /// `created` or `revoked`.
+    pub kind: String,
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub reason: Option<String>,
+    pub access_expires_at: Option<i64>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub occurred_at: Timestamp,
+    /// Attempts including this one.
+    pub attempts: i32,
+}
+
+impl Store {
+    /// Claims the oldest due event for `lease` (see `claim_mail`).
+    pub async fn claim_session_event(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+    ) -> StoreResult<Option<SessionEvent>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "UPDATE session_events SET next_attempt_at = $2, attempts = attempts + 1 \
+             WHERE id = (SELECT id FROM session_events WHERE delivered_at IS NULL \
+                         AND dead_at IS NULL AND next_attempt_at <= $1 \
+                         ORDER BY next_attempt_at, id LIMIT 1) \
+             AND next_attempt_at <= $1 AND delivered_at IS NULL AND dead_at IS NULL \
+             RETURNING id, kind, session_id, user_id, reason, access_expires_at, ip, user_agent, \
+             occurred_at, attempts",
+        )
+        .bind(now)
+        .bind(now.plus(lease))
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to claim a session event")
+    }
+
+    /// The receiver took it (`status`), or it was filtered out (`None`).
+    pub async fn session_event_delivered(
+        &self,
+        id: i64,
+        status: Option<u16>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE session_events SET delivered_at = $2, last_status = $3, last_error = NULL \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(status.map(i32::from))
+        .execute(pool)
+        .await
+        .map(drop))
+        .context("Failed to record a delivered session event")
+    }
+
+    /// An attempt failed: try again at `retry_at`, or, with `dead`, give up.
+    pub async fn session_event_failed(
+        &self,
+        id: i64,
+        status: Option<u16>,
+        error: &str,
+        retry_at: Timestamp,
+        dead: Option<Timestamp>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE session_events SET next_attempt_at = $2, last_status = $3, last_error = $4, \
+             dead_at = $5 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(retry_at)
+        .bind(status.map(i32::from))
+        .bind(error)
+        .bind(dead)
+        .execute(pool)
+        .await
+        .map(drop))
+        .context("Failed to reschedule a session event")
+    }
+
+    /// Deletes delivered events older than `delivered_before`, dead ones
+    /// older than `dead_before`, and any event older than `stale_before`
+    /// (never claimed: no webhook endpoint is configured); how many went.
+    pub async fn prune_session_events(
+        &self,
+        delivered_before: Timestamp,
+        dead_before: Timestamp,
+        stale_before: Timestamp,
+    ) -> StoreResult<u64> {
+        on_pool!(self, pool => sqlx::query(
+            "DELETE FROM session_events WHERE (delivered_at IS NOT NULL AND delivered_at < $1) \
+             OR (dead_at IS NOT NULL AND dead_at < $2) OR occurred_at < $3",
+        )
+        .bind(delivered_before)
+        .bind(dead_before)
+        .bind(stale_before)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))
+        .context("Failed to prune session events")
+    }
+}

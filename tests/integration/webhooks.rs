@@ -1,0 +1,393 @@
+//! Session events as signed webhooks, against a real HTTP receiver that
+//! verifies every signature with the Standard Webhooks reference
+//! implementation (`tests/support/webhook-receiver.py`, PyPI
+//! `standardwebhooks` pinned): every way a session ends is reported with
+//! its reason and the exact `exp` of its last access token; a receiver that
+//! fails gets the same `webhook-id` until it takes it; an event committed
+//! before a SIGKILL arrives after the restart.
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+use crate::{
+    helpers::{Backend, Environment, NEW_PASSWORD, PASSWORD, TestApp, backend_tests, unique_email},
+    process::{ServerProcess, bearer_login_on},
+};
+
+/// The specification's example secret.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+struct Receiver {
+    child: Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Receiver {
+    async fn start(fail_first: u32) -> Receiver {
+        Receiver::start_on(fail_first, 0).await
+    }
+
+    async fn start_on(fail_first: u32, port: u16) -> Receiver {
+        let dir = tempfile::tempdir().expect("a directory");
+        let venv = std::env::var("PORTCULLIS_CONTRACT_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/portcullis/venv")
+            });
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/webhook-receiver.py");
+        let mut child = Command::new(venv.join("bin/python"))
+            .arg(script)
+            .arg(SECRET)
+            .arg(dir.path())
+            .arg(fail_first.to_string())
+            .arg(port.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the receiver starts (scripts/toolchain.sh installs its venv)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("it prints its port")
+            .trim()
+            .parse()
+            .unwrap();
+        Receiver { child, dir, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hooks", self.port)
+    }
+
+    fn deliveries(&self) -> Vec<Value> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Waits (up to 30 s) for a delivered (2xx) event matching `matches`.
+    async fn wait_for(&self, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(found) = self
+                .deliveries()
+                .into_iter()
+                .find(|d| d["answered"].as_i64().is_some_and(|s| s < 300) && matches(&d["body"]))
+            {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} within 30 s; got {:?}",
+                self.deliveries()
+                    .iter()
+                    .map(|d| d["body"].clone())
+                    .collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn stop(mut self) -> u16 {
+        let _ = self.child.kill().await;
+        self.port
+    }
+}
+
+fn exp_of(access_token: &str) -> i64 {
+    let claims = access_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    claims["exp"].as_i64().unwrap()
+}
+
+async fn app_with(backend: Backend, receiver: &Receiver) -> TestApp {
+    TestApp::builder(backend)
+        .with("PORTCULLIS_WEBHOOK_URL", &receiver.url())
+        .with("PORTCULLIS_WEBHOOK_SECRET", SECRET)
+        .with("PORTCULLIS_REFRESH_GRACE", "0s")
+        .spawn()
+        .await
+}
+
+async fn sid_of(app: &TestApp, access: &str) -> String {
+    let me: Value = app.bearer_me(access).await.json().await.unwrap();
+    me["session_id"].as_str().unwrap().to_string()
+}
+
+/// The `session.revoked` event of `sid`, once delivered, checked against the
+/// token's `exp` and the expected reason.
+async fn revoked(receiver: &Receiver, sid: &str, access: &str, reason: &str) {
+    let event = receiver
+        .wait_for(&format!("session.revoked of {sid}"), |b| {
+            b["type"] == "session.revoked" && b["data"]["session_id"] == sid
+        })
+        .await;
+    assert_eq!(
+        event["verified"], true,
+        "the reference implementation verifies it"
+    );
+    let data = &event["body"]["data"];
+    assert_eq!(data["reason"], reason, "{event}");
+    assert_eq!(
+        data["access_token_exp"].as_i64(),
+        Some(exp_of(access)),
+        "{event}"
+    );
+    assert!(
+        event["headers"]["webhook-id"]
+            .as_str()
+            .unwrap()
+            .starts_with("msg_")
+    );
+    assert!(
+        !event["body"].to_string().contains(access),
+        "no token in an event"
+    );
+}
+
+async fn every_way_a_session_ends_is_a_signed_event_with_its_reason(backend: Backend) {
+    let receiver = Receiver::start(0).await;
+    let app = app_with(backend, &receiver).await;
+    let email = app.signed_up_user().await;
+
+    // Created, then ended by a bearer logout.
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    let sid = sid_of(&app, &access).await;
+    let created = receiver
+        .wait_for("session.created", |b| {
+            b["type"] == "session.created" && b["data"]["session_id"] == sid
+        })
+        .await;
+    assert_eq!(created["verified"], true);
+    assert!(created["body"]["timestamp"].is_string());
+    assert!(created["body"]["data"]["user_id"].is_string());
+    let logout = app
+        .bare_client()
+        .post(app.url("/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    revoked(&receiver, &sid, &access, "logout").await;
+
+    // Every other session, then every session.
+    let (other, _) = app.bearer_login(&email, PASSWORD).await;
+    let (this, _) = app.bearer_login(&email, PASSWORD).await;
+    let logout = |token: String, scope: &'static str| {
+        let request = app
+            .bare_client()
+            .post(app.url(&format!("/auth/logout?scope={scope}")))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    let other_sid = sid_of(&app, &other).await;
+    assert_eq!(logout(this.clone(), "others").await, StatusCode::OK);
+    revoked(&receiver, &other_sid, &other, "logout_others").await;
+    let this_sid = sid_of(&app, &this).await;
+    assert_eq!(logout(this.clone(), "global").await, StatusCode::OK);
+    revoked(&receiver, &this_sid, &this, "logout_global").await;
+
+    // A device revoked from another one (the browser signed in recently).
+    let (device, _) = app.bearer_login(&email, PASSWORD).await;
+    let device_sid = sid_of(&app, &device).await;
+    let (browser_access, _) = app.bearer_login(&email, PASSWORD).await;
+    let revoke = app
+        .bare_client()
+        .delete(app.url(&format!("/auth/sessions/{device_sid}")))
+        .bearer_auth(&browser_access)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::OK);
+    revoked(&receiver, &device_sid, &device, "device_revoked").await;
+
+    // A password change ends the others.
+    let (phone, _) = app.bearer_login(&email, PASSWORD).await;
+    let phone_sid = sid_of(&app, &phone).await;
+    let changed = app
+        .bare_client()
+        .put(app.url("/auth/password"))
+        .bearer_auth(&browser_access)
+        .json(&json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    revoked(&receiver, &phone_sid, &phone, "password_changed").await;
+
+    // A replayed refresh token ends its session.
+    let (stolen_access, stolen) = app.bearer_login(&email, NEW_PASSWORD).await;
+    let stolen_sid = sid_of(&app, &stolen_access).await;
+    let renewed: Value = app.bearer_refresh(&stolen).await.json().await.unwrap();
+    let renewed_access = renewed["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        app.bearer_refresh(&stolen).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // The exp reported is the renewed token's: the latest one issued.
+    revoked(&receiver, &stolen_sid, &renewed_access, "refresh_reuse").await;
+    assert!(
+        receiver.deliveries().iter().all(|d| d["verified"] == true),
+        "every delivery verifies"
+    );
+}
+
+async fn a_failing_receiver_gets_the_same_webhook_id_until_it_takes_it(backend: Backend) {
+    let receiver = Receiver::start(3).await;
+    let app = app_with(backend, &receiver).await;
+    let email = unique_email();
+    let registered = app
+        .api_post(
+            "/auth/register",
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    let sid = sid_of(&app, &access).await;
+    receiver
+        .wait_for("the created event, at last", |b| {
+            b["data"]["session_id"] == sid
+        })
+        .await;
+    let attempts: Vec<_> = receiver
+        .deliveries()
+        .into_iter()
+        .filter(|d| d["body"]["data"]["session_id"] == sid.as_str())
+        .collect();
+    assert_eq!(attempts.len(), 4, "three 500s, then taken");
+    let ids: Vec<_> = attempts
+        .iter()
+        .map(|d| d["headers"]["webhook-id"].clone())
+        .collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    assert!(attempts.iter().all(|d| d["verified"] == true));
+    let answered: Vec<_> = attempts
+        .iter()
+        .map(|d| d["answered"].as_i64().unwrap())
+        .collect();
+    assert_eq!(answered, [500, 500, 500, 204]);
+    for _ in 0..50 {
+        if app
+            .count("SELECT COUNT(*) FROM session_events WHERE delivered_at IS NOT NULL AND attempts = 4")
+            .await
+            == 1
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the delivery was not recorded");
+}
+
+async fn an_event_committed_before_a_sigkill_arrives_after_the_restart(backend: Backend) {
+    // The receiver is down when the logout commits, and the server is
+    // killed before it could deliver.
+    let port = Receiver::start(0).await.stop().await;
+    let env = Environment::new(backend).await;
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let vars = [
+        ("PORTCULLIS_WEBHOOK_URL", url.as_str()),
+        ("PORTCULLIS_WEBHOOK_SECRET", SECRET),
+    ];
+    let mut server = ServerProcess::start(&env, &vars).await;
+    let email = crate::process::register_on(&server, &crate::process::client()).await;
+    let (access, _) = bearer_login_on(&server, &email).await;
+    let logout = reqwest::Client::new()
+        .post(server.url("/auth/logout"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::OK);
+    server.kill();
+    let receiver = Receiver::start_on(0, port).await;
+    let _server = ServerProcess::start(&env, &vars).await;
+    let event = receiver
+        .wait_for("the logout's event after the restart", |b| {
+            b["type"] == "session.revoked" && b["data"]["reason"] == "logout"
+        })
+        .await;
+    assert_eq!(event["verified"], true);
+    assert_eq!(
+        event["body"]["data"]["access_token_exp"].as_i64(),
+        Some(exp_of(&access))
+    );
+}
+
+/// The events are the transaction's: a revocation rolled back leaves none,
+/// one committed leaves exactly one, however it was written.
+async fn a_rolled_back_revocation_records_nothing(backend: Backend) {
+    let receiver = Receiver::start(0).await;
+    let app = app_with(backend, &receiver).await;
+    let email = app.signed_up_user().await;
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    let sid = sid_of(&app, &access).await;
+    let revoked_events = || app.count("SELECT COUNT(*) FROM session_events WHERE kind = 'revoked'");
+    let update = "UPDATE sessions SET revoked_at = created_at, revoked_reason = 'logout'";
+    match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.env.database_url)
+                .await
+                .unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query(update).execute(&mut *tx).await.unwrap();
+            tx.rollback().await.unwrap();
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.env.database_url).await.unwrap();
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query(update).execute(&mut *tx).await.unwrap();
+            tx.rollback().await.unwrap();
+        }
+    }
+    assert_eq!(revoked_events().await, 0, "rolled back: nothing recorded");
+    assert_eq!(app.bearer_me(&access).await.status(), StatusCode::OK);
+    // A second revocation of an ended session records nothing more.
+    for _ in 0..2 {
+        app.bare_client()
+            .post(app.url("/auth/logout"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(revoked_events().await, 1);
+    revoked(&receiver, &sid, &access, "logout").await;
+}
+
+backend_tests!(
+    a_rolled_back_revocation_records_nothing,
+    every_way_a_session_ends_is_a_signed_event_with_its_reason,
+    a_failing_receiver_gets_the_same_webhook_id_until_it_takes_it,
+    an_event_committed_before_a_sigkill_arrives_after_the_restart,
+);
