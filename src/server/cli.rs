@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::{
     client::describe_device,
     config::Settings,
-    db::{AdminSession, Store, UserSummary},
+    db::{AdminSession, EventDelivery, Store, UserSummary},
     error::AuthError,
     service::{Actor, Admin, MAX_LIST, UserRef},
     time::Timestamp,
@@ -88,6 +88,8 @@ pub enum AdminCommand {
         /// The user's email address.
         email: String,
     },
+    /// Webhook deliveries: the most recent session events and how their delivery went.
+    Webhooks(WebhooksArgs),
     /// Admin API keys: create (printed once), list, revoke.
     #[command(name = "api-key", subcommand)]
     ApiKey(ApiKeyCommand),
@@ -98,6 +100,27 @@ pub enum AdminCommand {
         /// Confirms the deletion (required: it cannot be undone).
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct WebhooksArgs {
+    #[command(subcommand)]
+    pub command: Option<WebhooksCommand>,
+    /// At most this many (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_LIST)))]
+    pub limit: u32,
+    /// Only the dead ones (given up after a day of retries).
+    #[arg(long)]
+    pub dead: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhooksCommand {
+    /// Sends one event again now, with the same webhook-id.
+    Retry {
+        /// The event's id, as listed (msg_<n>).
+        id: String,
     },
 }
 
@@ -199,6 +222,24 @@ async fn admin(args: &AdminArgs) -> Result<String, String> {
                 },
             )
         }),
+        AdminCommand::Webhooks(WebhooksArgs {
+            command: Some(WebhooksCommand::Retry { id }),
+            ..
+        }) => admin.retry_webhook(id).await.map(|()| {
+            report(
+                json,
+                json!({ "id": id, "retried": true }),
+                format!("{id} is due again; it is sent within a second."),
+            )
+        }),
+        AdminCommand::Webhooks(WebhooksArgs {
+            command: None,
+            limit,
+            dead,
+        }) => admin
+            .webhook_deliveries(*limit, *dead)
+            .await
+            .map(|deliveries| render_deliveries(&deliveries, json)),
         AdminCommand::ApiKey(ApiKeyCommand::Create { name }) => {
             admin.create_api_key(name, &actor).await.map(|key| {
                 if json {
@@ -273,11 +314,12 @@ fn describe(error: &AuthError, command: &AdminCommand) -> String {
         | AdminCommand::Disable { email, .. }
         | AdminCommand::Enable { email }
         | AdminCommand::Delete { email, .. } => Some(email.as_str()),
-        AdminCommand::Users { .. } | AdminCommand::ApiKey(_) => None,
+        AdminCommand::Users { .. } | AdminCommand::ApiKey(_) | AdminCommand::Webhooks(_) => None,
     };
     match (error, email) {
         (AuthError::UnknownUser, Some(email)) => format!("no user with the email {email}"),
         (AuthError::UnknownApiKey, _) => "no live API key with that name".to_string(),
+        (AuthError::UnknownEvent, _) => "no such event (ids look like msg_42)".to_string(),
         (AuthError::Invalid { field, message }, _) => format!("invalid {field}: {message}"),
         (AuthError::Unavailable(fault), _) => format!(
             "the database cannot be reached: {}",
@@ -342,6 +384,56 @@ fn render_users(users: &[UserSummary], json: bool) -> String {
     out
 }
 
+fn render_deliveries(deliveries: &[EventDelivery], json: bool) -> String {
+    use super::webhooks::{delivery_state, type_of_kind};
+    if json {
+        return Value::Array(
+            deliveries
+                .iter()
+                .map(|d| {
+                    json!({
+                        "id": format!("msg_{}", d.id),
+                        "type": type_of_kind(&d.kind),
+                        "occurred_at": d.occurred_at.to_rfc3339(),
+                        "attempts": d.attempts,
+                        "last_status": d.last_status,
+                        "last_error": d.last_error,
+                        "next_attempt_at": d.next_attempt_at.to_rfc3339(),
+                        "state": delivery_state(d),
+                    })
+                })
+                .collect(),
+        )
+        .to_string();
+    }
+    let mut out = format!(
+        "{:<14}  {:<16}  {:<25}  {:>8}  {:>6}  {:<25}  {}",
+        "ID", "TYPE", "OCCURRED", "ATTEMPTS", "STATUS", "NEXT TRY", "STATE"
+    );
+    for d in deliveries {
+        let state = delivery_state(d);
+        out.push_str(&format!(
+            "\n{:<14}  {:<16}  {:<25}  {:>8}  {:>6}  {:<25}  {}",
+            format!("msg_{}", d.id),
+            type_of_kind(&d.kind),
+            d.occurred_at.to_rfc3339(),
+            d.attempts,
+            d.last_status
+                .map_or_else(|| "-".to_string(), |s| s.to_string()),
+            if state == "pending" {
+                d.next_attempt_at.to_rfc3339()
+            } else {
+                "-".to_string()
+            },
+            state,
+        ));
+    }
+    if deliveries.is_empty() {
+        out.push_str("\n(no events)");
+    }
+    out
+}
+
 fn state(s: &AdminSession) -> String {
     match (&s.revoked_at, &s.revoked_reason) {
         (Some(_), Some(reason)) => format!("ended: {reason}"),
@@ -401,6 +493,8 @@ mod tests {
             "portcullis admin disable ada@example.com --reason stolen",
             "portcullis admin enable ada@example.com",
             "portcullis admin delete ada@example.com --yes",
+            "portcullis admin webhooks --dead --json",
+            "portcullis admin webhooks retry msg_42",
             "portcullis admin api-key create support-tool",
             "portcullis admin api-key list --json",
             "portcullis admin api-key revoke support-tool",

@@ -322,12 +322,20 @@ fn parse_webhooks(vars: &Vars<'_>) -> Result<WebhookSettings, ConfigError> {
             "must be between 100ms and 60s",
         ));
     }
+    let give_up_after = vars.duration("PORTCULLIS_WEBHOOK_GIVE_UP_AFTER", "24h")?;
+    if give_up_after < Duration::from_secs(1) || give_up_after > Duration::from_secs(7 * 24 * 3600)
+    {
+        return Err(invalid(
+            "PORTCULLIS_WEBHOOK_GIVE_UP_AFTER",
+            "must be between 1s and 7d",
+        ));
+    }
     Ok(WebhookSettings {
         url,
         secret,
         events,
         timeout,
-        give_up_after: Duration::from_secs(24 * 3600),
+        give_up_after,
     })
 }
 

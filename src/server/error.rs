@@ -79,6 +79,9 @@ pub enum AuthError {
     /// The right password, for an account an operator disabled.
     #[error("account disabled")]
     AccountDisabled,
+    /// No session event is kept under that id.
+    #[error("no such event")]
+    UnknownEvent,
     /// No live admin API key has that name.
     #[error("no such API key")]
     UnknownApiKey,
@@ -235,6 +238,7 @@ impl AuthError {
             AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
             AuthError::UnknownUser => AppError::new(C::NotFound, "No such user."),
             AuthError::UnknownApiKey => AppError::new(C::NotFound, "No such API key."),
+            AuthError::UnknownEvent => AppError::new(C::NotFound, "No such event."),
             AuthError::BadAdminKey => AppError::new(
                 C::Unauthenticated,
                 "A valid admin API key is required: Authorization: Bearer <key>.",

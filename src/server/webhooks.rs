@@ -46,9 +46,25 @@ pub fn message_id(event: &SessionEvent) -> String {
 
 /// The event's type on the wire.
 pub fn event_type(event: &SessionEvent) -> &'static str {
-    match event.kind.as_str() {
+    type_of_kind(&event.kind)
+}
+
+/// The wire type of a stored event kind.
+pub fn type_of_kind(kind: &str) -> &'static str {
+    match kind {
         "created" => "session.created",
         _ => "session.revoked",
+    }
+}
+
+/// Where an event's delivery stands: `delivered`, `dead` or `pending`.
+pub fn delivery_state(delivery: &crate::server::db::EventDelivery) -> &'static str {
+    if delivery.delivered_at.is_some() {
+        "delivered"
+    } else if delivery.dead_at.is_some() {
+        "dead"
+    } else {
+        "pending"
     }
 }
 

@@ -41,6 +41,8 @@ async fn the_openapi_document_lists_every_route_the_router_has(backend: Backend)
         "/admin/v1/users/{id}/disable",
         "/admin/v1/users/{id}/enable",
         "/admin/v1/sessions/{id}",
+        "/admin/v1/webhooks",
+        "/admin/v1/webhooks/{id}/retry",
     ]
     .into_iter()
     .map(String::from)

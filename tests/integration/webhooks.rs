@@ -21,7 +21,7 @@ use tokio::{
 
 use crate::{
     helpers::{Backend, Environment, NEW_PASSWORD, PASSWORD, TestApp, backend_tests, unique_email},
-    process::{ServerProcess, bearer_login_on},
+    process::{ServerProcess, admin, bearer_login_on},
 };
 
 /// The specification's example secret.
@@ -385,7 +385,175 @@ async fn a_rolled_back_revocation_records_nothing(backend: Backend) {
     revoked(&receiver, &sid, &access, "logout").await;
 }
 
+/// A receiver down for longer than the give-up time: the event is listed
+/// dead, and an operator's retry delivers it with the same `webhook-id`.
+async fn operators_see_dead_deliveries_and_retry_them(backend: Backend) {
+    let port = Receiver::start(0).await.stop().await;
+    let env = Environment::new(backend).await;
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let vars = [
+        ("PORTCULLIS_WEBHOOK_URL", url.as_str()),
+        ("PORTCULLIS_WEBHOOK_SECRET", SECRET),
+        ("PORTCULLIS_WEBHOOK_GIVE_UP_AFTER", "2s"),
+    ];
+    let server = ServerProcess::start(&env, &vars).await;
+    let email = crate::process::register_on(&server, &crate::process::client()).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let dead = loop {
+        let run = admin(&env, &vars, &["webhooks", "--dead", "--json"]).await;
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        let listed = run.json();
+        if let Some(first) = listed.as_array().and_then(|a| a.first()).cloned() {
+            break first;
+        }
+        assert!(Instant::now() < deadline, "no dead event within 30 s");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(dead["state"], "dead");
+    assert_eq!(dead["type"], "session.created");
+    assert!(dead["attempts"].as_i64().unwrap() >= 1);
+    assert!(dead["last_error"].is_string());
+    let id = dead["id"].as_str().unwrap().to_string();
+
+    let receiver = Receiver::start_on(0, port).await;
+    let retried = admin(&env, &vars, &["webhooks", "retry", &id]).await;
+    assert_eq!(retried.code, Some(0), "{}", retried.stderr);
+    let delivered = receiver
+        .wait_for("the retried event", |b| b["type"] == "session.created")
+        .await;
+    assert_eq!(delivered["headers"]["webhook-id"], id.as_str());
+    assert_eq!(delivered["verified"], true);
+    let text = admin(&env, &vars, &["webhooks"]).await;
+    assert!(text.stdout.contains(&id), "{}", text.stdout);
+    let unknown = admin(&env, &vars, &["webhooks", "retry", "msg_999999"]).await;
+    assert_eq!(unknown.code, Some(1));
+    assert!(
+        unknown.stderr.contains("no such event"),
+        "{}",
+        unknown.stderr
+    );
+    let _ = email;
+
+    // The admin API shows the same.
+    let key = admin(&env, &vars, &["api-key", "create", "ops"]).await;
+    let key = key.stdout.trim().lines().last().unwrap().to_string();
+    let listed: Value = reqwest::Client::new()
+        .get(server.url("/admin/v1/webhooks?limit=10"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ours = listed["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id.as_str())
+        .cloned()
+        .expect("listed");
+    assert_eq!(ours["state"], "delivered");
+}
+
+/// Two instances on one database, 200 events: each delivered, none twice.
+async fn events_from_several_instances_are_each_delivered_once(backend: Backend) {
+    let receiver = Receiver::start(0).await;
+    let env = Environment::new(backend).await;
+    let url = receiver.url();
+    let vars = [
+        ("PORTCULLIS_WEBHOOK_URL", url.as_str()),
+        ("PORTCULLIS_WEBHOOK_SECRET", SECRET),
+        ("PORTCULLIS_LOGIN_MAX_FAILURES", "100000"),
+    ];
+    let servers = [
+        ServerProcess::start(&env, &vars).await,
+        ServerProcess::start(&env, &vars).await,
+    ];
+    let email = crate::process::register_on(&servers[0], &crate::process::client()).await;
+    // register_on signed in once: that is one event. 99 more sign-ins and
+    // 100 sign-outs, spread over both instances.
+    let mut tokens = Vec::new();
+    for i in 0..99 {
+        tokens.push(bearer_login_on(&servers[i % 2], &email).await.0);
+    }
+    let (browser_token, _) = bearer_login_on(&servers[1], &email).await;
+    tokens.push(browser_token);
+    // That made 101 sessions; end 99 of them: 200 events in all.
+    for (i, token) in tokens.iter().take(99).enumerate() {
+        let status = reqwest::Client::new()
+            .post(servers[i % 2].url("/auth/logout"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK);
+    }
+    let expected = 200;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let delivered = receiver.deliveries().len();
+        if delivered >= expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{delivered} of {expected} within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let deliveries = receiver.deliveries();
+    let mut ids: Vec<String> = deliveries
+        .iter()
+        .map(|d| d["headers"]["webhook-id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(deliveries.iter().all(|d| d["verified"] == true));
+    ids.sort();
+    let all = ids.len();
+    ids.dedup();
+    assert_eq!(
+        (all, ids.len()),
+        (expected, expected),
+        "each once, none twice"
+    );
+}
+
+/// A session that simply expires is reported when the sweeper removes it.
+async fn an_expired_session_is_reported_when_swept(backend: Backend) {
+    let receiver = Receiver::start(0).await;
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_WEBHOOK_URL", &receiver.url())
+        .with("PORTCULLIS_WEBHOOK_SECRET", SECRET)
+        .with("PORTCULLIS_ACCESS_TOKEN_TTL", "1s")
+        .with("PORTCULLIS_REFRESH_TOKEN_TTL", "2s")
+        .spawn()
+        .await;
+    let email = unique_email();
+    app.api_post(
+        "/auth/register",
+        json!({ "email": email, "password": PASSWORD }),
+    )
+    .await;
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    let sid = sid_of(&app, &access).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let report = portcullis::server::sweeper::sweep_once(
+        app.store(),
+        &app.state.settings.maintenance,
+        &app.state.settings.throttle,
+    )
+    .await
+    .unwrap();
+    assert!(report.sessions >= 1);
+    revoked(&receiver, &sid, &access, "expired").await;
+}
+
 backend_tests!(
+    an_expired_session_is_reported_when_swept,
+    operators_see_dead_deliveries_and_retry_them,
+    events_from_several_instances_are_each_delivered_once,
     a_rolled_back_revocation_records_nothing,
     every_way_a_session_ends_is_a_signed_event_with_its_reason,
     a_failing_receiver_gets_the_same_webhook_id_until_it_takes_it,

@@ -346,3 +346,99 @@ pub async fn revoke_session(
         sessions_ended: 1,
     }))
 }
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryParams {
+    /// At most this many (1 to 1000, default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// Only the dead ones.
+    dead: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// The `webhook-id`, the same on every attempt.
+    id: String,
+    #[schema(example = "session.revoked")]
+    r#type: String,
+    occurred_at: String,
+    attempts: i32,
+    last_status: Option<i32>,
+    last_error: Option<String>,
+    next_attempt_at: String,
+    /// `pending`, `delivered` or `dead`.
+    state: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveriesResponse {
+    deliveries: Vec<DeliveryView>,
+}
+
+/// The most recent session events and how their webhook delivery went,
+/// newest first.
+#[utoipa::path(get, path = "/webhooks", operation_id = "admin_list_webhooks", tag = "admin", params(DeliveryParams),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, body = DeliveriesResponse),
+        (status = 401, body = super::ErrorResponse, description = "`unauthenticated`: no admin API key, or a wrong or revoked one"),
+        (status = 422, body = super::ErrorResponse, description = "`invalid_input`: a `limit` out of 1–1000"),
+        (status = 429, body = super::ErrorResponse, description = "`throttled`: too many wrong keys from this network"),
+    ))]
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    AdminKey(_): AdminKey,
+    params: Result<Query<DeliveryParams>, QueryRejection>,
+) -> Result<Json<DeliveriesResponse>, AppError> {
+    use crate::server::webhooks::{delivery_state, type_of_kind};
+    let Query(params) = params.map_err(|rejection| {
+        AppError::new(
+            ErrorCode::InvalidInput,
+            format!("Invalid query string: {}.", rejection.body_text()),
+        )
+    })?;
+    let deliveries = state
+        .admin
+        .webhook_deliveries(params.limit.unwrap_or(50), params.dead.unwrap_or(false))
+        .await
+        .map_err(|e| e.to_app_error())?;
+    Ok(Json(DeliveriesResponse {
+        deliveries: deliveries
+            .iter()
+            .map(|d| DeliveryView {
+                id: format!("msg_{}", d.id),
+                r#type: type_of_kind(&d.kind).to_string(),
+                occurred_at: d.occurred_at.to_rfc3339(),
+                attempts: d.attempts,
+                last_status: d.last_status,
+                last_error: d.last_error.clone(),
+                next_attempt_at: d.next_attempt_at.to_rfc3339(),
+                state: delivery_state(d).to_string(),
+            })
+            .collect(),
+    }))
+}
+
+/// Send one event again now, with the same `webhook-id`.
+#[utoipa::path(post, path = "/webhooks/{id}/retry", operation_id = "admin_retry_webhook", tag = "admin",
+    params(("id" = String, Path, description = "The event's `webhook-id` (`msg_<n>`)")),
+    security(("admin_key" = [])),
+    responses(
+        (status = 200, body = AdminActionResponse),
+        (status = 401, body = super::ErrorResponse, description = "`unauthenticated`: no admin API key, or a wrong or revoked one"),
+        (status = 404, body = super::ErrorResponse, description = "`not_found`: no such event is kept"),
+        (status = 429, body = super::ErrorResponse, description = "`throttled`: too many wrong keys from this network"),
+    ))]
+pub async fn retry_webhook(
+    State(state): State<AppState>,
+    AdminKey(_): AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<AdminActionResponse>, AuthError> {
+    state.admin.retry_webhook(&id).await?;
+    Ok(Json(AdminActionResponse {
+        changed: true,
+        sessions_ended: 0,
+    }))
+}

@@ -151,6 +151,8 @@ fn parts(
         .routes(routes!(admin::disable_user))
         .routes(routes!(admin::enable_user))
         .routes(routes!(admin::revoke_session))
+        .routes(routes!(admin::list_webhooks))
+        .routes(routes!(admin::retry_webhook))
         .split_for_parts();
     for (path, item) in admin_doc.paths.paths {
         openapi

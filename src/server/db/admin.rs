@@ -259,10 +259,6 @@ impl Store {
             .bind(&mentions)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM session_events WHERE user_id = $1")
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
             sqlx::query("DELETE FROM mail_outbox WHERE LOWER(recipient) = $1")
                 .bind(email_normalized)
                 .execute(&mut *tx)
@@ -280,6 +276,12 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
+            // After the row: deleting it (and by cascade its live sessions)
+            // wrote their session events, which name the user too.
+            sqlx::query("DELETE FROM session_events WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             commit_with_event!(tx, event);
             Ok::<_, sqlx::Error>(true)
         }.await)

@@ -30,7 +30,7 @@ pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
 pub use mail::{NewMail, OutboxMail};
 pub use models::*;
-pub use session_events::SessionEvent;
+pub use session_events::{EventDelivery, SessionEvent};
 pub use throttle::Reserved;
 
 use sqlx::{

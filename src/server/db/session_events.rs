@@ -25,7 +25,55 @@ pub struct SessionEvent {
     pub attempts: i32,
 }
 
+/// An event's delivery, as an operator lists it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct EventDelivery {
+    pub id: i64,
+    pub kind: String,
+    pub occurred_at: Timestamp,
+    pub attempts: i32,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub dead_at: Option<Timestamp>,
+}
+
 impl Store {
+    /// The most recent events and their delivery state, newest first; only
+    /// dead ones with `dead_only`.
+    pub async fn list_event_deliveries(
+        &self,
+        limit: i64,
+        dead_only: bool,
+    ) -> StoreResult<Vec<EventDelivery>> {
+        on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, kind, occurred_at, attempts, last_status, last_error, next_attempt_at, \
+             delivered_at, dead_at FROM session_events \
+             WHERE ($2 = 0 OR dead_at IS NOT NULL) ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .bind(i32::from(dead_only))
+        .fetch_all(pool)
+        .await)
+        .context("Failed to list webhook deliveries")
+    }
+
+    /// Makes event `id` due again now, dead or delivered; `false` when no
+    /// such event is kept.
+    pub async fn retry_session_event(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE session_events SET next_attempt_at = $2, delivered_at = NULL, dead_at = NULL \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected() == 1))
+        .context("Failed to retry a webhook delivery")
+    }
+
     /// Claims the oldest due event for `lease` (see `claim_mail`).
     pub async fn claim_session_event(
         &self,

@@ -10,7 +10,8 @@ use crate::server::{
     client::ClientInfo,
     config::ThrottleSettings,
     db::{
-        AdminSession, ApiKeyRecord, EventKind, SessionId, Store, UserId, UserRecord, UserSummary,
+        AdminSession, ApiKeyRecord, EventDelivery, EventKind, SessionId, Store, UserId, UserRecord,
+        UserSummary,
     },
     emails::Email,
     error::AuthError,
@@ -303,6 +304,45 @@ impl Admin {
                 drop(reservation);
                 Err(AuthError::BadAdminKey)
             }
+        }
+    }
+
+    /// The most recent session events and their webhook delivery (at most
+    /// `limit`, 1 to [`MAX_LIST`]), or only the dead ones.
+    pub async fn webhook_deliveries(
+        &self,
+        limit: u32,
+        dead_only: bool,
+    ) -> Result<Vec<EventDelivery>, AuthError> {
+        if !(1..=MAX_LIST).contains(&limit) {
+            return Err(AuthError::invalid(
+                "limit",
+                format!("The limit must be between 1 and {MAX_LIST}."),
+            ));
+        }
+        Ok(self
+            .store
+            .list_event_deliveries(i64::from(limit), dead_only)
+            .await?)
+    }
+
+    /// Sends event `id` (`msg_<n>`, as in its `webhook-id`, or `<n>`) again,
+    /// with the same `webhook-id`, at once.
+    pub async fn retry_webhook(&self, id: &str) -> Result<(), AuthError> {
+        let number = id
+            .trim()
+            .strip_prefix("msg_")
+            .unwrap_or(id.trim())
+            .parse::<i64>()
+            .map_err(|_| AuthError::UnknownEvent)?;
+        if self
+            .store
+            .retry_session_event(number, Timestamp::now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(AuthError::UnknownEvent)
         }
     }
 
