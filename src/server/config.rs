@@ -251,7 +251,7 @@ impl std::fmt::Debug for WebhookSettings {
     /// Never the secret.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookSettings")
-            .field("url", &self.url)
+            .field("enabled", &self.url.is_some())
             .field("events", &self.events)
             .finish_non_exhaustive()
     }

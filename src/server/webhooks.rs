@@ -132,7 +132,12 @@ pub fn spawn(store: Store, settings: WebhookSettings) -> Option<tokio::task::Joi
             return None;
         }
     };
-    tracing::info!(url = %url, "session events are sent as webhooks");
+    // The host only: a URL may carry credentials.
+    let host = reqwest::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    tracing::info!(host = %host, "session events are sent as webhooks");
     Some(tokio::spawn(async move {
         loop {
             drain(&store, &client, &url, &settings).await;
