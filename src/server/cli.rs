@@ -434,15 +434,6 @@ fn render_deliveries(deliveries: &[EventDelivery], json: bool) -> String {
     out
 }
 
-fn state(s: &AdminSession) -> String {
-    match (&s.revoked_at, &s.revoked_reason) {
-        (Some(_), Some(reason)) => format!("ended: {reason}"),
-        (Some(_), None) => "ended".to_string(),
-        (None, _) if s.expires_at <= Timestamp::now() => "ended: expired".to_string(),
-        (None, _) => "live".to_string(),
-    }
-}
-
 fn session_json(s: &AdminSession) -> Value {
     json!({
         "id": s.id.to_string(),
@@ -450,8 +441,8 @@ fn session_json(s: &AdminSession) -> Value {
         "ip": s.ip,
         "created_at": s.created_at.to_rfc3339(),
         "last_used_at": s.last_used_at.to_rfc3339(),
-        "live": state(s) == "live",
-        "state": state(s),
+        "live": s.is_live(Timestamp::now()),
+        "state": s.state(Timestamp::now()),
         "ended_at": s.revoked_at.map(|t| t.to_rfc3339()),
     })
 }
@@ -469,7 +460,7 @@ fn render_sessions(sessions: &[AdminSession]) -> String {
             s.ip.as_deref().unwrap_or("-"),
             s.created_at.to_rfc3339(),
             s.last_used_at.to_rfc3339(),
-            state(s),
+            s.state(Timestamp::now()),
         ));
     }
     if sessions.is_empty() {

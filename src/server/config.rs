@@ -1045,6 +1045,14 @@ mod tests {
                 ],
                 "PORTCULLIS_WEBHOOK_EVENTS",
             ),
+            (
+                vec![url, secret, ("PORTCULLIS_WEBHOOK_TIMEOUT", "10ms")],
+                "PORTCULLIS_WEBHOOK_TIMEOUT",
+            ),
+            (
+                vec![url, secret, ("PORTCULLIS_WEBHOOK_GIVE_UP_AFTER", "0s")],
+                "PORTCULLIS_WEBHOOK_GIVE_UP_AFTER",
+            ),
         ] {
             let err = settings(&extra).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");

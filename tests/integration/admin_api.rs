@@ -86,6 +86,10 @@ async fn only_a_live_admin_key_opens_the_api_and_never_a_cookie(backend: Backend
 
     let again = admin(&app.env, &[], &["api-key", "create", "support-tool"]).await;
     assert_eq!(again.code, Some(1), "one live key per name");
+    assert!(again.stderr.contains("already called"), "{}", again.stderr);
+    let bad = admin(&app.env, &[], &["api-key", "create", "not a name!"]).await;
+    assert_eq!(bad.code, Some(1));
+    assert!(bad.stderr.contains("invalid name"), "{}", bad.stderr);
     let revoked = admin(&app.env, &[], &["api-key", "revoke", "support-tool"]).await;
     assert_eq!(revoked.code, Some(0), "{}", revoked.stderr);
     let answer = json_of(call(&app, Method::GET, "/admin/v1/users", Some(&key), None).await).await;

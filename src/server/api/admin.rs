@@ -132,21 +132,26 @@ fn user_view(u: &UserSummary) -> AdminUser {
 }
 
 fn session_view(s: &AdminSession) -> AdminSessionView {
-    let state = match (&s.revoked_at, &s.revoked_reason) {
-        (Some(_), Some(reason)) => format!("ended: {reason}"),
-        (Some(_), None) => "ended".to_string(),
-        (None, _) if s.expires_at <= Timestamp::now() => "ended: expired".to_string(),
-        (None, _) => "live".to_string(),
-    };
+    let now = Timestamp::now();
     AdminSessionView {
         id: s.id.to_string(),
         device: describe_device(s.user_agent.as_deref()),
         ip: s.ip.clone(),
         created_at: s.created_at.to_rfc3339(),
         last_used_at: s.last_used_at.to_rfc3339(),
-        live: state == "live",
-        state,
+        live: s.is_live(now),
+        state: s.state(now),
     }
+}
+
+/// The query string, or the API's 422 for one axum could not parse.
+fn query_params<T>(params: Result<Query<T>, QueryRejection>) -> Result<T, AppError> {
+    params.map(|Query(params)| params).map_err(|rejection| {
+        AppError::new(
+            ErrorCode::InvalidInput,
+            format!("Invalid query string: {}.", rejection.body_text()),
+        )
+    })
 }
 
 /// A path id that is not a UUID names no user.
@@ -170,12 +175,7 @@ pub async fn list_users(
     AdminKey(_): AdminKey,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<UserPage>, AppError> {
-    let Query(params) = params.map_err(|rejection| {
-        AppError::new(
-            ErrorCode::InvalidInput,
-            format!("Invalid query string: {}.", rejection.body_text()),
-        )
-    })?;
+    let params = query_params(params)?;
     let limit = params.limit.unwrap_or(50);
     let users = state
         .admin
@@ -393,12 +393,7 @@ pub async fn list_webhooks(
     params: Result<Query<DeliveryParams>, QueryRejection>,
 ) -> Result<Json<DeliveriesResponse>, AppError> {
     use crate::server::webhooks::{delivery_state, type_of_kind};
-    let Query(params) = params.map_err(|rejection| {
-        AppError::new(
-            ErrorCode::InvalidInput,
-            format!("Invalid query string: {}.", rejection.body_text()),
-        )
-    })?;
+    let params = query_params(params)?;
     let deliveries = state
         .admin
         .webhook_deliveries(params.limit.unwrap_or(50), params.dead.unwrap_or(false))

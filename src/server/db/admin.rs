@@ -33,6 +33,22 @@ pub struct AdminSession {
     pub revoked_reason: Option<String>,
 }
 
+impl AdminSession {
+    /// `live`, or `ended: <why>` (the stored reason, or `expired`).
+    pub fn state(&self, now: Timestamp) -> String {
+        match (&self.revoked_at, &self.revoked_reason) {
+            (Some(_), Some(reason)) => format!("ended: {reason}"),
+            (Some(_), None) => "ended".to_string(),
+            (None, _) if self.expires_at <= now => "ended: expired".to_string(),
+            (None, _) => "live".to_string(),
+        }
+    }
+
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
 /// An admin API key as listed: never its secret.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ApiKeyRecord {

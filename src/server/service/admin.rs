@@ -78,12 +78,7 @@ impl Admin {
         after: Option<UserId>,
         limit: u32,
     ) -> Result<Vec<UserSummary>, AuthError> {
-        if !(1..=MAX_LIST).contains(&limit) {
-            return Err(AuthError::invalid(
-                "limit",
-                format!("The limit must be between 1 and {MAX_LIST}."),
-            ));
-        }
+        check_limit(limit)?;
         Ok(self
             .store
             .list_users(search, after, i64::from(limit), Timestamp::now())
@@ -314,12 +309,7 @@ impl Admin {
         limit: u32,
         dead_only: bool,
     ) -> Result<Vec<EventDelivery>, AuthError> {
-        if !(1..=MAX_LIST).contains(&limit) {
-            return Err(AuthError::invalid(
-                "limit",
-                format!("The limit must be between 1 and {MAX_LIST}."),
-            ));
-        }
+        check_limit(limit)?;
         Ok(self
             .store
             .list_event_deliveries(i64::from(limit), dead_only)
@@ -354,6 +344,18 @@ impl Admin {
         now: Timestamp,
     ) -> crate::server::db::NewEvent<'a> {
         event(kind, user_id, None, &NO_CLIENT, Some(detail), now)
+    }
+}
+
+/// A listing's `limit`: 1 to [`MAX_LIST`].
+fn check_limit(limit: u32) -> Result<(), AuthError> {
+    if (1..=MAX_LIST).contains(&limit) {
+        Ok(())
+    } else {
+        Err(AuthError::invalid(
+            "limit",
+            format!("The limit must be between 1 and {MAX_LIST}."),
+        ))
     }
 }
 
