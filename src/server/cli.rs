@@ -170,7 +170,7 @@ async fn admin(args: &AdminArgs) -> Result<String, String> {
             one_line(&format!("{e:#}"))
         )
     })?;
-    let admin = Admin::new(store, settings.throttle);
+    let admin = Admin::new(store, &settings);
     let actor = Actor::Cli;
     let json = args.json;
     let result = match &args.command {

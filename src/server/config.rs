@@ -244,9 +244,6 @@ pub struct WebhookSettings {
     pub give_up_after: Duration,
 }
 
-/// The event types a webhook can carry.
-pub const WEBHOOK_EVENT_TYPES: [&str; 2] = ["session.created", "session.revoked"];
-
 impl std::fmt::Debug for WebhookSettings {
     /// Never the secret.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -305,13 +302,15 @@ fn parse_webhooks(vars: &Vars<'_>) -> Result<WebhookSettings, ConfigError> {
         .unwrap_or_default();
     if let Some(unknown) = events
         .iter()
-        .find(|e| !WEBHOOK_EVENT_TYPES.contains(&e.as_str()))
+        .find(|e| !crate::server::webhooks::event_types().any(|known| known == e.as_str()))
     {
         return Err(invalid(
             "PORTCULLIS_WEBHOOK_EVENTS",
             format!(
                 "names an unknown event type {unknown:?}; known: {}",
-                WEBHOOK_EVENT_TYPES.join(", ")
+                crate::server::webhooks::event_types()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }

@@ -63,7 +63,7 @@ impl StateInner {
         allowed_origins: Vec<String>,
     ) -> Self {
         StateInner {
-            admin: Admin::new(store.clone(), settings.throttle),
+            admin: Admin::new(store.clone(), &settings),
             leptos,
             settings,
             store,

@@ -1,6 +1,8 @@
-//! Session events for other services: signed webhooks (Standard Webhooks
-//! 1.0) to one configured endpoint, delivered from `session_events`, which
-//! the database's triggers fill in the transaction of every session change.
+//! Session and account events for other services: signed webhooks
+//! (Standard Webhooks 1.0) to one configured endpoint, delivered from
+//! `session_events`, which the database's triggers fill in the transaction
+//! of every session and account change (and the throttle, with a lock's
+//! audit row).
 //!
 //! Each event is claimed with a lease, sent with `webhook-id` (stable across
 //! retries, so receivers can deduplicate), `webhook-timestamp` and
@@ -49,12 +51,31 @@ pub fn event_type(event: &SessionEvent) -> &'static str {
     type_of_kind(&event.kind)
 }
 
-/// The wire type of a stored event kind.
+/// The stored kinds of event and their wire types.
+const TYPES: [(&str, &str); 9] = [
+    ("created", "session.created"),
+    ("revoked", "session.revoked"),
+    ("user_created", "user.created"),
+    ("password_changed", "user.password_changed"),
+    ("email_changed", "user.email_changed"),
+    ("disabled", "user.disabled"),
+    ("enabled", "user.enabled"),
+    ("deleted", "user.deleted"),
+    ("throttled", "login.throttled"),
+];
+
+/// The wire type of a stored event kind (`unknown` for a kind a newer
+/// version wrote).
 pub fn type_of_kind(kind: &str) -> &'static str {
-    match kind {
-        "created" => "session.created",
-        _ => "session.revoked",
-    }
+    TYPES
+        .iter()
+        .find(|(stored, _)| *stored == kind)
+        .map_or("unknown", |(_, wire)| wire)
+}
+
+/// Every event type, as `PORTCULLIS_WEBHOOK_EVENTS` may name them.
+pub fn event_types() -> impl Iterator<Item = &'static str> {
+    TYPES.iter().map(|(_, wire)| *wire)
 }
 
 /// Where an event's delivery stands: `delivered`, `dead` or `pending`.
@@ -87,19 +108,28 @@ pub fn reason(stored: Option<&str>) -> &'static str {
 
 /// The JSON body: `{"type", "timestamp", "data"}`. No token, no hash.
 pub fn payload(event: &SessionEvent) -> String {
+    let user_id = event.user_id.map(|id| id.to_string());
+    let session_id = event.session_id.map(|id| id.to_string());
     let data = match event.kind.as_str() {
         "created" => json!({
-            "user_id": event.user_id.to_string(),
-            "session_id": event.session_id.to_string(),
+            "user_id": user_id,
+            "session_id": session_id,
             "device": describe_device(event.user_agent.as_deref()),
             "ip": event.ip,
         }),
-        _ => json!({
-            "user_id": event.user_id.to_string(),
-            "session_id": event.session_id.to_string(),
+        "revoked" => json!({
+            "user_id": user_id,
+            "session_id": session_id,
             "reason": reason(event.reason.as_deref()),
             "access_token_exp": event.access_expires_at,
         }),
+        "throttled" => json!({
+            "user_id": user_id,
+            "key_kind": event.key_kind,
+            "network": event.network,
+            "locked_until": event.locked_until.map(|until| until.to_rfc3339()),
+        }),
+        _ => json!({ "user_id": user_id }),
     };
     json!({
         "type": event_type(event),
@@ -248,6 +278,16 @@ mod tests {
             r#"{"test": 2432232314}"#,
         );
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn every_stored_kind_has_its_documented_type() {
+        assert_eq!(type_of_kind("created"), "session.created");
+        assert_eq!(type_of_kind("revoked"), "session.revoked");
+        assert_eq!(type_of_kind("deleted"), "user.deleted");
+        assert_eq!(type_of_kind("throttled"), "login.throttled");
+        assert_eq!(type_of_kind("something new"), "unknown");
+        assert_eq!(event_types().count(), 9);
     }
 
     #[test]

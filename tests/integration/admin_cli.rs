@@ -410,7 +410,7 @@ async fn no_sign_in_racing_a_disable_outlives_it(backend: Backend) {
         .with("PORTCULLIS_LOGIN_MAX_FAILURES", "1000")
         .spawn()
         .await;
-    let admin = Admin::new(app.store().clone(), app.state.settings.throttle);
+    let admin = Admin::new(app.store().clone(), &app.state.settings);
     for round in 0..6u64 {
         let email = unique_email();
         let registered = app

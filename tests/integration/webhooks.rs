@@ -21,6 +21,7 @@ use tokio::{
 
 use crate::{
     helpers::{Backend, Environment, NEW_PASSWORD, PASSWORD, TestApp, backend_tests, unique_email},
+    mailbox::Mailbox,
     process::{ServerProcess, admin, bearer_login_on},
 };
 
@@ -263,7 +264,17 @@ async fn every_way_a_session_ends_is_a_signed_event_with_its_reason(backend: Bac
 
 async fn a_failing_receiver_gets_the_same_webhook_id_until_it_takes_it(backend: Backend) {
     let receiver = Receiver::start(3).await;
-    let app = app_with(backend, &receiver).await;
+    // The session's events only: the receiver fails its first three
+    // deliveries, whichever event they carry.
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_WEBHOOK_URL", &receiver.url())
+        .with("PORTCULLIS_WEBHOOK_SECRET", SECRET)
+        .with(
+            "PORTCULLIS_WEBHOOK_EVENTS",
+            "session.created,session.revoked",
+        )
+        .spawn()
+        .await;
     let email = unique_email();
     let registered = app
         .api_post(
@@ -410,7 +421,11 @@ async fn operators_see_dead_deliveries_and_retry_them(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert_eq!(dead["state"], "dead");
-    assert_eq!(dead["type"], "session.created");
+    let kind = dead["type"].as_str().unwrap().to_string();
+    assert!(
+        ["session.created", "user.created"].contains(&kind.as_str()),
+        "{dead}"
+    );
     assert!(dead["attempts"].as_i64().unwrap() >= 1);
     assert!(dead["last_error"].is_string());
     let id = dead["id"].as_str().unwrap().to_string();
@@ -419,7 +434,7 @@ async fn operators_see_dead_deliveries_and_retry_them(backend: Backend) {
     let retried = admin(&env, &vars, &["webhooks", "retry", &id]).await;
     assert_eq!(retried.code, Some(0), "{}", retried.stderr);
     let delivered = receiver
-        .wait_for("the retried event", |b| b["type"] == "session.created")
+        .wait_for("the retried event", |b| b["type"] == kind.as_str())
         .await;
     assert_eq!(delivered["headers"]["webhook-id"], id.as_str());
     assert_eq!(delivered["verified"], true);
@@ -456,7 +471,7 @@ async fn operators_see_dead_deliveries_and_retry_them(backend: Backend) {
     assert_eq!(ours["state"], "delivered");
 }
 
-/// Two instances on one database, 200 events: each delivered, none twice.
+/// Two instances on one database, 201 events: each delivered, none twice.
 async fn events_from_several_instances_are_each_delivered_once(backend: Backend) {
     let receiver = Receiver::start(0).await;
     let env = Environment::new(backend).await;
@@ -471,15 +486,15 @@ async fn events_from_several_instances_are_each_delivered_once(backend: Backend)
         ServerProcess::start(&env, &vars).await,
     ];
     let email = crate::process::register_on(&servers[0], &crate::process::client()).await;
-    // register_on signed in once: that is one event. 99 more sign-ins and
-    // 100 sign-outs, spread over both instances.
+    // register_on created the account and signed in once: two events. 99
+    // more sign-ins and 99 sign-outs, spread over both instances.
     let mut tokens = Vec::new();
     for i in 0..99 {
         tokens.push(bearer_login_on(&servers[i % 2], &email).await.0);
     }
     let (browser_token, _) = bearer_login_on(&servers[1], &email).await;
     tokens.push(browser_token);
-    // That made 101 sessions; end 99 of them: 200 events in all.
+    // That made 101 sessions; end 99 of them: 201 events in all.
     for (i, token) in tokens.iter().take(99).enumerate() {
         let status = reqwest::Client::new()
             .post(servers[i % 2].url("/auth/logout"))
@@ -490,7 +505,7 @@ async fn events_from_several_instances_are_each_delivered_once(backend: Backend)
             .status();
         assert_eq!(status, StatusCode::OK);
     }
-    let expected = 200;
+    let expected = 201;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let delivered = receiver.deliveries().len();
@@ -550,7 +565,231 @@ async fn an_expired_session_is_reported_when_swept(backend: Backend) {
     revoked(&receiver, &sid, &access, "expired").await;
 }
 
+/// The `user.*` event of `kind` for `user_id`, once delivered and verified.
+async fn user_event(receiver: &Receiver, kind: &str, user_id: &str) -> Value {
+    let event = receiver
+        .wait_for(&format!("{kind} of {user_id}"), |b| {
+            b["type"] == kind && b["data"]["user_id"] == user_id
+        })
+        .await;
+    assert_eq!(event["verified"], true, "{event}");
+    assert!(event["body"]["timestamp"].is_string(), "{event}");
+    event
+}
+
+/// The account's life, from sign-up to erasure, is reported event by event,
+/// each carrying its id and nothing that names the person.
+async fn every_change_to_an_account_is_a_signed_event(backend: Backend) {
+    use portcullis::server::service::{Actor, Admin, UserRef};
+
+    let receiver = Receiver::start(0).await;
+    let mailbox = Mailbox::start().await;
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_WEBHOOK_URL", &receiver.url())
+        .with("PORTCULLIS_WEBHOOK_SECRET", SECRET)
+        .with("PORTCULLIS_SMTP_URL", &mailbox.url())
+        .with("PORTCULLIS_MAIL_RETRY_MAX", "200ms")
+        .spawn()
+        .await;
+    let email = unique_email();
+    let registered = app
+        .api_post(
+            "/auth/register",
+            json!({ "email": email, "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(registered.status(), StatusCode::ACCEPTED);
+    let (access, _) = app.bearer_login(&email, PASSWORD).await;
+    let me: Value = app.bearer_me(&access).await.json().await.unwrap();
+    let user_id = me["id"].as_str().unwrap().to_string();
+    let created = user_event(&receiver, "user.created", &user_id).await;
+    assert_eq!(
+        created["body"]["data"],
+        json!({ "user_id": user_id }),
+        "the id and nothing else"
+    );
+
+    let changed = app
+        .bare_client()
+        .put(app.url("/auth/password"))
+        .bearer_auth(&access)
+        .json(&json!({ "current_password": PASSWORD, "new_password": NEW_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    let renewed: Value = changed.json().await.unwrap();
+    let access = renewed["tokens"]["access_token"]
+        .as_str()
+        .map_or(access, str::to_string);
+    user_event(&receiver, "user.password_changed", &user_id).await;
+
+    let new = unique_email().replace('@', ".new@");
+    let asked = app
+        .bare_client()
+        .post(app.url("/auth/email/change"))
+        .bearer_auth(&access)
+        .json(&json!({ "new_email": new, "password": NEW_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    let token = mailbox
+        .wait_for(&new, "Confirm your new email address for Portcullis")
+        .await
+        .token(&app.url("/confirm-email?token="));
+    let confirmed = app
+        .bare_client()
+        .post(app.url("/auth/email/change/confirm"))
+        .json(&json!({ "token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    let moved = user_event(&receiver, "user.email_changed", &user_id).await;
+    let text = moved["body"].to_string();
+    assert!(!text.contains(&new) && !text.contains(&email), "{text}");
+
+    let admin = Admin::new(app.store().clone(), &app.state.settings);
+    let id =
+        portcullis::server::db::UserId(uuid::Uuid::parse_str(me["id"].as_str().unwrap()).unwrap());
+    admin
+        .disable(UserRef::Id(id), Some("abuse"), &Actor::Cli)
+        .await
+        .unwrap();
+    let disabled = user_event(&receiver, "user.disabled", &user_id).await;
+    assert!(
+        !disabled["body"].to_string().contains("abuse"),
+        "the operator's reason stays in the audit trail"
+    );
+    revoked(&receiver, &sid_of_token(&access), &access, "admin").await;
+    admin.enable(UserRef::Id(id), &Actor::Cli).await.unwrap();
+    user_event(&receiver, "user.enabled", &user_id).await;
+
+    // An erasure reports the end of the live session and the deletion, and
+    // keeps nothing else of the account in the outbox.
+    let (last, _) = app.bearer_login(&new, NEW_PASSWORD).await;
+    let last_sid = sid_of(&app, &last).await;
+    admin.delete(UserRef::Id(id), &Actor::Cli).await.unwrap();
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM session_events WHERE kind NOT IN ('revoked', 'deleted') \
+             OR ip IS NOT NULL OR user_agent IS NOT NULL"
+        )
+        .await,
+        0,
+        "only what reports the erasure is left"
+    );
+    revoked(&receiver, &last_sid, &last, "admin").await;
+    let deleted = user_event(&receiver, "user.deleted", &user_id).await;
+    assert_eq!(deleted["body"]["data"], json!({ "user_id": user_id }));
+    assert!(receiver.deliveries().iter().all(|d| d["verified"] == true));
+    assert!(
+        receiver
+            .deliveries()
+            .iter()
+            .all(|d| !d["body"].to_string().contains(&email)),
+        "no event names the address"
+    );
+}
+
+/// The `sid` claim of an access token.
+fn sid_of_token(access_token: &str) -> String {
+    let claims = access_token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+    claims["sid"].as_str().unwrap().to_string()
+}
+
+/// A lock is one `login.throttled` event however many attempts it refuses:
+/// an account's names its owner, an unknown address's nobody, a network's
+/// its network.
+async fn a_throttle_lock_is_one_event(backend: Backend) {
+    let receiver = Receiver::start(0).await;
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_WEBHOOK_URL", &receiver.url())
+        .with("PORTCULLIS_WEBHOOK_SECRET", SECRET)
+        .with("PORTCULLIS_WEBHOOK_EVENTS", "login.throttled")
+        .with("PORTCULLIS_LOGIN_MAX_FAILURES", "3")
+        .with("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "8")
+        .with("PORTCULLIS_LOGIN_BACKOFF_BASE", "10m")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    let (user_id, _) = app.ids().await;
+    let attempt = |address: String| {
+        let request = app
+            .bare_client()
+            .post(app.url("/auth/login"))
+            .json(&json!({ "email": address, "password": "not the password" }));
+        async move { request.send().await.unwrap().status() }
+    };
+    // Three failures lock the account; three more are refused by the lock.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(attempt(email.clone()).await);
+    }
+    assert_eq!(statuses[..3], [StatusCode::UNAUTHORIZED; 3], "{statuses:?}");
+    assert_eq!(
+        statuses[3..],
+        [StatusCode::TOO_MANY_REQUESTS; 3],
+        "{statuses:?}"
+    );
+    let event = receiver
+        .wait_for("the account's lock", |b| {
+            b["type"] == "login.throttled"
+                && b["data"]["key_kind"] == "account"
+                && b["data"]["user_id"] == user_id.to_string().as_str()
+        })
+        .await;
+    assert_eq!(event["verified"], true);
+    let until = event["body"]["data"]["locked_until"].as_str().unwrap();
+    let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    let ahead = until.signed_duration_since(chrono::Utc::now());
+    assert!(
+        ahead > chrono::TimeDelta::minutes(9) && ahead <= chrono::TimeDelta::minutes(10),
+        "the lock's end: {until}"
+    );
+    assert!(!event["body"].to_string().contains(&email), "{event}");
+
+    // An unknown address locks too, naming no one; the fifth failure from
+    // this network on, the network is locked (the eighth attempt reaches its
+    // limit of 8, counting the six above where the account's lock refused
+    // only the last three).
+    let stranger = unique_email();
+    for _ in 0..4 {
+        attempt(stranger.clone()).await;
+    }
+    let unknown = receiver
+        .wait_for("the unknown address's lock", |b| {
+            b["data"]["key_kind"] == "account" && b["data"]["user_id"].is_null()
+        })
+        .await;
+    assert_eq!(unknown["verified"], true);
+    assert!(!unknown["body"].to_string().contains(&stranger));
+    for _ in 0..4 {
+        attempt(unique_email()).await;
+    }
+    let network = receiver
+        .wait_for("the network's lock", |b| b["data"]["key_kind"] == "ip")
+        .await;
+    assert!(network["body"]["data"]["network"].is_string(), "{network}");
+    assert!(network["body"]["data"]["user_id"].is_null(), "{network}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let locks: Vec<_> = receiver
+        .deliveries()
+        .into_iter()
+        .map(|d| d["body"]["data"]["key_kind"].clone())
+        .collect();
+    assert_eq!(
+        locks,
+        [json!("account"), json!("account"), json!("ip")],
+        "one event per lock, none per refusal"
+    );
+}
+
 backend_tests!(
+    every_change_to_an_account_is_a_signed_event,
+    a_throttle_lock_is_one_event,
     an_expired_session_is_reported_when_swept,
     operators_see_dead_deliveries_and_retry_them,
     events_from_several_instances_are_each_delivered_once,

@@ -92,6 +92,18 @@ macro_rules! commit_with_event {
     };
 }
 
+/// What an erasure leaves of the account's events in the outbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErasedEvents {
+    /// Nothing (no webhook endpoint: no one is told).
+    Drop,
+    /// Its `user.deleted` and its sessions' pending `session.revoked`, which
+    /// carry the account's id and nothing else that names it, so that the
+    /// services it is reported to can erase too; they go once delivered
+    /// and pruned.
+    Report,
+}
+
 const REVOKE_ALL: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \
      WHERE user_id = $1 AND revoked_at IS NULL";
 
@@ -245,12 +257,14 @@ impl Store {
     /// throttle counters keyed by the address, the audit events that are
     /// theirs or mention the address, queued mail to it and other accounts'
     /// pending moves to it. Then writes `event`, which must name neither.
-    /// `false` when there was no such user.
+    /// Its live sessions end first (reason `admin`); `outbox` says what of
+    /// its events stays to be reported. `false` when there was no such user.
     pub async fn erase_user(
         &self,
         user_id: UserId,
         email_normalized: &str,
         event: &NewEvent<'_>,
+        outbox: ErasedEvents,
     ) -> StoreResult<bool> {
         let keys: Vec<String> = ADDRESS_KEY_PREFIXES
             .iter()
@@ -283,6 +297,14 @@ impl Store {
                 .bind(email_normalized)
                 .execute(&mut *tx)
                 .await?;
+            // Live sessions end as an operator's sign-out would (their
+            // `session.revoked` events say `admin`, not `expired`).
+            sqlx::query(REVOKE_ALL)
+                .bind(user_id)
+                .bind(event.now)
+                .bind(RevokeReason::Admin.as_str())
+                .execute(&mut *tx)
+                .await?;
             let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
@@ -292,9 +314,21 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            // After the row: deleting it (and by cascade its live sessions)
-            // wrote their session events, which name the user too.
-            sqlx::query("DELETE FROM session_events WHERE user_id = $1")
+            // After the row: the triggers wrote its `user.deleted` and the
+            // sessions' ends, which name the user too.
+            let outbox_rows = match outbox {
+                ErasedEvents::Drop => "DELETE FROM session_events WHERE user_id = $1",
+                ErasedEvents::Report => {
+                    "DELETE FROM session_events WHERE user_id = $1 \
+                     AND (kind NOT IN ('revoked', 'deleted') \
+                          OR delivered_at IS NOT NULL OR dead_at IS NOT NULL)"
+                }
+            };
+            sqlx::query(outbox_rows)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE session_events SET ip = NULL, user_agent = NULL WHERE user_id = $1")
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;

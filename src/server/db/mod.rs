@@ -22,7 +22,7 @@ pub mod sessions;
 mod throttle;
 mod users;
 
-pub use admin::{AdminSession, ApiKeyRecord, UserSummary};
+pub use admin::{AdminSession, ApiKeyRecord, ErasedEvents, UserSummary};
 pub use email_tokens::{
     EmailChange, EmailTarget, LinkPurpose, LinkRecord, LinkReset, NewLink, Registration,
 };
@@ -30,7 +30,7 @@ pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
 pub use mail::{NewMail, OutboxMail};
 pub use models::*;
-pub use session_events::{EventDelivery, SessionEvent};
+pub use session_events::{EventDelivery, NewLockEvent, SessionEvent};
 pub use throttle::Reserved;
 
 use sqlx::{

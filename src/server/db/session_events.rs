@@ -1,28 +1,49 @@
-//! The session events the triggers on `sessions` write (see the migration
-//! `session_events`), and their webhook delivery state. Claimed with a lease
+//! The event source: session events the triggers on `sessions` write,
+//! account events the triggers on `users` write (see the migrations
+//! `session_events` and `account_events`), and throttle locks written with
+//! their audit row; with their webhook delivery state. Claimed with a lease
 //! like the mail outbox: one instance delivers an event at a time, and one
 //! that dies mid-delivery leaves it due again when the lease runs out.
 
 use std::time::Duration;
 
-use super::{SessionId, Store, StoreContext, StoreResult, UserId, on_pool};
+use super::{NewEvent, SessionId, Store, StoreContext, StoreResult, UserId, on_pool};
 use crate::server::time::Timestamp;
 
 /// An event claimed for delivery.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct SessionEvent {
     pub id: i64,
-    /// `created` or `revoked`.
+    /// `created`, `revoked`, `user_created`, `password_changed`,
+    /// `email_changed`, `disabled`, `enabled`, `deleted` or `throttled`.
     pub kind: String,
-    pub session_id: SessionId,
-    pub user_id: UserId,
+    /// For the session events.
+    pub session_id: Option<SessionId>,
+    /// For all but a network's throttle lock.
+    pub user_id: Option<UserId>,
     pub reason: Option<String>,
     pub access_expires_at: Option<i64>,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// A throttle lock's key kind, network (for `ip`) and end.
+    pub key_kind: Option<String>,
+    pub network: Option<String>,
+    pub locked_until: Option<Timestamp>,
     pub occurred_at: Timestamp,
     /// Attempts including this one.
     pub attempts: i32,
+}
+
+/// A throttle lock that stands, reported as `login.throttled`.
+#[derive(Clone, Copy, Debug)]
+pub struct NewLockEvent<'a> {
+    /// The account's owner, for an account's key.
+    pub user_id: Option<UserId>,
+    /// `account`, `device`, `backstop` or `ip`.
+    pub key_kind: &'a str,
+    /// The client network, for `ip`.
+    pub network: Option<&'a str>,
+    pub locked_until: Timestamp,
 }
 
 /// An event's delivery, as an operator lists it.
@@ -40,6 +61,34 @@ pub struct EventDelivery {
 }
 
 impl Store {
+    /// Records a lock's audit `event` and its `login.throttled` event in one
+    /// transaction: the event is sent exactly when the lock is on record.
+    pub async fn record_lock(
+        &self,
+        event: &NewEvent<'_>,
+        lock: &NewLockEvent<'_>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => async {
+            let mut tx = pool.begin().await?;
+            super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO session_events (kind, user_id, key_kind, network, locked_until, \
+                 occurred_at, next_attempt_at) VALUES ('throttled', $1, $2, $3, $4, $5, $5)",
+            )
+            .bind(lock.user_id)
+            .bind(lock.key_kind)
+            .bind(lock.network)
+            .bind(lock.locked_until)
+            .bind(event.now)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        }.await)
+        .context("Failed to record a throttle lock")
+    }
+
     /// The most recent events and their delivery state, newest first; only
     /// dead ones with `dead_only`.
     pub async fn list_event_deliveries(
@@ -87,7 +136,7 @@ impl Store {
                          ORDER BY next_attempt_at, id LIMIT 1) \
              AND next_attempt_at <= $1 AND delivered_at IS NULL AND dead_at IS NULL \
              RETURNING id, kind, session_id, user_id, reason, access_expires_at, ip, user_agent, \
-             occurred_at, attempts",
+             key_kind, network, locked_until, occurred_at, attempts",
         )
         .bind(now)
         .bind(now.plus(lease))

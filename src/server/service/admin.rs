@@ -8,10 +8,10 @@
 use super::{Throttle, audit::event};
 use crate::server::{
     client::ClientInfo,
-    config::ThrottleSettings,
+    config::Settings,
     db::{
-        AdminSession, ApiKeyRecord, EventDelivery, EventKind, SessionId, Store, UserId, UserRecord,
-        UserSummary,
+        AdminSession, ApiKeyRecord, ErasedEvents, EventDelivery, EventKind, SessionId, Store,
+        UserId, UserRecord, UserSummary,
     },
     emails::Email,
     error::AuthError,
@@ -60,13 +60,21 @@ pub struct UserSessions {
 pub struct Admin {
     store: Store,
     throttle: Throttle,
+    /// What an erasure leaves to report: its events, when a webhook
+    /// endpoint is told of them.
+    erased: ErasedEvents,
 }
 
 impl Admin {
-    pub fn new(store: Store, throttle: ThrottleSettings) -> Admin {
+    pub fn new(store: Store, settings: &Settings) -> Admin {
         Admin {
-            throttle: Throttle::new(store.clone(), throttle),
+            throttle: Throttle::new(store.clone(), settings.throttle),
             store,
+            erased: if settings.webhooks.url.is_some() {
+                ErasedEvents::Report
+            } else {
+                ErasedEvents::Drop
+            },
         }
     }
 
@@ -184,6 +192,7 @@ impl Admin {
                 user.id,
                 &key,
                 &self.event(EventKind::UserDeleted, None, &detail, now),
+                self.erased,
             )
             .await?;
         if !erased {

@@ -14,7 +14,7 @@ use std::{
 use super::{Principal, throttle::Reservation};
 use crate::server::{
     client::ClientInfo,
-    db::{EventKind, NewEvent, SessionId, Store, UserId},
+    db::{EventKind, NewEvent, NewLockEvent, SessionId, Store, UserId},
     time::Timestamp,
 };
 
@@ -90,15 +90,31 @@ impl Audit {
         for lock in reservation.locked {
             let owner = user_id.filter(|_| lock.of_account);
             let detail = format!("{} locked after {} attempts", lock.key, lock.attempts);
-            self.record(
+            let audit = event(
                 EventKind::ThrottleLocked,
                 owner,
                 None,
                 client,
                 Some(&detail),
                 now,
-            )
-            .await;
+            );
+            // A password's lock is also a `login.throttled` event, written
+            // with its audit row.
+            let recorded = match lock.password_guard() {
+                Some((key_kind, network)) => {
+                    let report = NewLockEvent {
+                        user_id: owner,
+                        key_kind,
+                        network,
+                        locked_until: lock.until,
+                    };
+                    self.store.record_lock(&audit, &report).await
+                }
+                None => self.store.record_event(&audit).await,
+            };
+            if let Err(error) = recorded {
+                tracing::error!(error = ?error, "failed to record a throttle lock");
+            }
         }
     }
 

@@ -36,12 +36,30 @@ pub(crate) struct Reservation {
     pub locked: Vec<Lock>,
 }
 
-/// A key that an attempt locked, and the attempts counted against it.
+/// A key that an attempt locked, the attempts counted against it, and when
+/// the lock ends.
 #[derive(Debug)]
 pub(crate) struct Lock {
     pub key: String,
     pub attempts: i64,
     pub of_account: bool,
+    pub until: Timestamp,
+}
+
+/// The kinds of key that guard a password (sign-in and re-authentication):
+/// their locks are reported to other services as `login.throttled`.
+const PASSWORD_KEY_KINDS: [&str; 4] = ["account", "device", "backstop", "ip"];
+
+impl Lock {
+    /// The key's kind and, for a network's key, the network, when the lock
+    /// guards a password; `None` for the other counters (mail, sign-up,
+    /// admin keys).
+    pub(crate) fn password_guard(&self) -> Option<(&str, Option<&str>)> {
+        let (kind, rest) = self.key.split_once(':')?;
+        PASSWORD_KEY_KINDS
+            .contains(&kind)
+            .then(|| (kind, (kind == "ip").then_some(rest)))
+    }
 }
 
 pub(crate) struct Throttle {
@@ -182,11 +200,12 @@ impl Throttle {
                 .await;
             let until = match reserved {
                 Ok(Reserved::Granted(count)) => {
-                    if backoff(count, key.limit, &self.settings).is_some() {
+                    if let Some(delay) = backoff(count, key.limit, &self.settings) {
                         locked.push(Lock {
                             key: key.key.clone(),
                             attempts: count,
                             of_account: key.of_account,
+                            until: now.plus(delay),
                         });
                     }
                     continue;
@@ -290,6 +309,33 @@ mod tests {
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(15 * 60),
             failure_window: Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn only_the_locks_that_guard_a_password_are_reported() {
+        let lock = |key: &str| Lock {
+            key: key.to_string(),
+            attempts: 5,
+            of_account: false,
+            until: Timestamp::from_millis(0),
+        };
+        assert_eq!(
+            lock("account:a@b.example").password_guard(),
+            Some(("account", None))
+        );
+        assert_eq!(lock("device:xyz").password_guard(), Some(("device", None)));
+        assert_eq!(
+            lock("ip:203.0.113.0/24").password_guard(),
+            Some(("ip", Some("203.0.113.0/24")))
+        );
+        for other in [
+            "mail-ip:203.0.113.0/24",
+            "register-email:a@b",
+            "admin-ip:::1/64",
+            "bare",
+        ] {
+            assert_eq!(lock(other).password_guard(), None, "{other}");
         }
     }
 
