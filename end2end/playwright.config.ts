@@ -1,4 +1,5 @@
 import { defineConfig, devices } from '@playwright/test';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,6 +31,32 @@ if (!externalBaseURL && !process.env.PORTCULLIS_E2E_DATA_DIR) {
   }
 }
 const dataDir = process.env.PORTCULLIS_E2E_DATA_DIR ?? '';
+
+// Two more instances sharing one PostgreSQL database, for the tests that span
+// instances (live-signout-instances.spec.ts), when PostgreSQL answers. The
+// database is made once, in the runner, and dropped when it exits.
+const postgresAdminURL =
+  process.env.PORTCULLIS_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+if (
+  !externalBaseURL &&
+  process.env.PORTCULLIS_E2E_POSTGRES_DB === undefined &&
+  spawnSync('pg_isready', ['-q', '-d', postgresAdminURL]).status === 0
+) {
+  const name = `portcullis_e2e_${process.pid}_${Date.now()}`;
+  const made = spawnSync('psql', [postgresAdminURL, '-qc', `CREATE DATABASE ${name}`]);
+  process.env.PORTCULLIS_E2E_POSTGRES_DB = made.status === 0 ? name : '';
+  if (made.status === 0) {
+    process.on('exit', () => {
+      spawnSync('psql', [postgresAdminURL, '-qc', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+    });
+  }
+}
+const postgresDB = process.env.PORTCULLIS_E2E_POSTGRES_DB || '';
+const INSTANCE_ADDRS = ['127.0.0.1:3101', '127.0.0.1:3102'];
+// The tests find the instances here (workers inherit the environment).
+process.env.PORTCULLIS_E2E_INSTANCES = postgresDB
+  ? INSTANCE_ADDRS.map((addr) => `http://${addr}`).join(',')
+  : '';
 
 // CI may build into another target directory ($CARGO_TARGET_DIR/debug/portcullis).
 const binary = process.env.PORTCULLIS_BIN
@@ -75,7 +102,8 @@ export default defineConfig({
   ],
   webServer: externalBaseURL
     ? undefined
-    : {
+    : [
+      {
         command: shellQuote(binary),
         url: `http://${LOCAL_ADDR}/readyz`,
         reuseExistingServer: false,
@@ -105,4 +133,28 @@ export default defineConfig({
           PORTCULLIS_LOGIN_BACKOFF_BASE: '30s',
         },
       },
+      ...(postgresDB ? INSTANCE_ADDRS : []).map((addr, i) => ({
+        command: shellQuote(binary),
+        url: `http://${addr}/readyz`,
+        reuseExistingServer: false,
+        timeout: 60_000,
+        stdout: 'ignore' as const,
+        stderr: 'pipe' as const,
+        env: {
+          LEPTOS_SITE_ADDR: addr,
+          LEPTOS_SITE_ROOT: siteRoot,
+          PORTCULLIS_DATA_DIR: path.join(dataDir, `instance-${i}`),
+          RUST_LOG: 'warn',
+          DATABASE_URL: postgresAdminURL.replace(/\/[^/]*$/, `/${postgresDB}`),
+          // Instances of one deployment share the signing key.
+          PORTCULLIS_JWT_KEYS: 'e2e:ZTJlLW9ubHktc2lnbmluZy1rZXktMzItYnl0ZXMtbG9uZyE=',
+          PORTCULLIS_PUBLIC_URL: '',
+          PORTCULLIS_SECURE_COOKIES: '',
+          PORTCULLIS_TRUST_FORWARDED_FOR: '',
+          PORTCULLIS_TRUSTED_PROXIES: '',
+          PORTCULLIS_SMTP_URL: '',
+          PORTCULLIS_REGISTER_IP_MAX_ATTEMPTS: '10000',
+        },
+      })),
+    ],
 });

@@ -9,7 +9,7 @@ use leptos_router::{
 };
 
 use crate::{
-    components::{AuthProvider, Header, SessionWatcher},
+    components::{AuthProvider, Header, LiveSignOut, SessionWatcher},
     pages::{
         AccountPage, ConfirmEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage,
         RegisterPage, ResetPasswordPage, VerifyEmailPage,
@@ -85,6 +85,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <AuthProvider>
                 <SessionWatcher />
+                <LiveSignOut />
                 <a class="skip-link" href="#main">"Skip to content"</a>
                 <Header />
                 <main class="page" id="main">

@@ -12,6 +12,7 @@ export const NEW_PASSWORD = 'copper lantern meadow 77';
 
 export const SIGNED_OUT_NOTICE = 'You have been signed out.';
 export const SESSION_ENDED_NOTICE = 'Your session ended. Please sign in again.';
+export const ENDED_ELSEWHERE_NOTICE = 'Your session was ended on another device.';
 export const PASSWORD_CHANGED_NOTICE = 'Password changed. Your other devices have been signed out.';
 export const SESSION_REVOKED_NOTICE = 'That session has been signed out.';
 export const BAD_CREDENTIALS = 'Incorrect email or password.';

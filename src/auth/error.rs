@@ -54,6 +54,8 @@ pub enum ErrorCode {
     /// A cross-site request was refused.
     CrossSiteRequest,
     Throttled,
+    /// An account holds as many live-sign-out streams as it may.
+    TooManyStreams,
     /// Too much password hashing at once: shed, nothing done; retry shortly.
     Busy,
     LogoutFailed,
@@ -83,7 +85,7 @@ impl ErrorCode {
             | PasswordMismatch
             | SamePassword
             | InvalidCurrentPassword => 422,
-            Throttled => 429,
+            Throttled | TooManyStreams => 429,
             HeadersTooLarge => 431,
             LogoutFailed | Internal => 500,
             Unavailable | Busy => 503,
@@ -115,6 +117,7 @@ impl ErrorCode {
             ReauthRequired => "reauth_required",
             CrossSiteRequest => "cross_site_request",
             Throttled => "throttled",
+            TooManyStreams => "too_many_streams",
             Busy => "busy",
             LogoutFailed => "logout_failed",
             Unavailable => "unavailable",

@@ -7,6 +7,7 @@
 pub enum Notice {
     SignedOut,
     SessionEnded,
+    EndedElsewhere,
     PasswordChanged,
     OthersSignedOut,
     SessionRevoked,
@@ -23,9 +24,10 @@ pub enum Notice {
 }
 
 impl Notice {
-    pub const ALL: [Notice; 15] = [
+    pub const ALL: [Notice; 16] = [
         Notice::SignedOut,
         Notice::SessionEnded,
+        Notice::EndedElsewhere,
         Notice::PasswordChanged,
         Notice::OthersSignedOut,
         Notice::SessionRevoked,
@@ -46,6 +48,7 @@ impl Notice {
         match self {
             Notice::SignedOut => "signed_out",
             Notice::SessionEnded => "session_ended",
+            Notice::EndedElsewhere => "ended_elsewhere",
             Notice::PasswordChanged => "password_changed",
             Notice::OthersSignedOut => "others_signed_out",
             Notice::SessionRevoked => "session_revoked",
@@ -71,6 +74,7 @@ impl Notice {
         match self {
             Notice::SignedOut => "You have been signed out.",
             Notice::SessionEnded => "Your session ended. Please sign in again.",
+            Notice::EndedElsewhere => "Your session was ended on another device.",
             Notice::PasswordChanged => "Password changed. Your other devices have been signed out.",
             Notice::OthersSignedOut => "All your other devices have been signed out.",
             Notice::SessionRevoked => "That session has been signed out.",
@@ -111,6 +115,7 @@ impl Notice {
         match self {
             Notice::SignedOut => "/login?notice=signed_out",
             Notice::SessionEnded => "/login?notice=session_ended",
+            Notice::EndedElsewhere => "/login?notice=ended_elsewhere",
             Notice::PasswordChanged => "/account?notice=password_changed",
             Notice::OthersSignedOut => "/account?notice=others_signed_out",
             Notice::SessionRevoked => "/account?notice=session_revoked",

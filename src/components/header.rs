@@ -55,6 +55,14 @@ pub fn SignOutButton(
     let auth = AuthContext::expect();
     let action = ServerAction::<Logout>::new();
     let navigate = use_navigate();
+    if scope.ends_current() {
+        // Stop listening for this session's end before asking for it.
+        Effect::new(move |_| {
+            if action.pending().get() {
+                auth.leaving(true);
+            }
+        });
+    }
     Effect::new(move |_| match action.value().get() {
         Some(Ok(())) if scope.ends_current() => {
             auth.signed_out();
@@ -66,6 +74,7 @@ pub fn SignOutButton(
             }
         }
         Some(Err(error)) => {
+            auth.leaving(false);
             auth.notice_session_end(&error);
         }
         None => {}

@@ -2,11 +2,13 @@
 
 mod form;
 mod header;
+mod live;
 mod notice;
 mod session;
 
 pub use form::{Field, FormAlert, NewPasswordField, SubmitButton, field_error, general_error};
 pub use header::{Header, SignOutButton};
+pub use live::LiveSignOut;
 pub use notice::{NoticeBanner, QueryNotice};
 pub use session::{
     AuthContext, AuthProvider, RequireAuth, SessionWatcher, encode_query_value,

@@ -33,6 +33,9 @@ pub struct AuthContext {
     version: RwSignal<u64>,
     /// Set when a server call answered "session ended"; cleared on sign-in.
     ended: RwSignal<bool>,
+    /// Set while this tab signs its own session out: the end that follows
+    /// is no news from elsewhere.
+    leaving: RwSignal<bool>,
 }
 
 impl AuthContext {
@@ -52,13 +55,32 @@ impl AuthContext {
         self.status().await.ok().and_then(|s| s.user().cloned())
     }
 
+    /// The signed-in user's id, tracked; while the state is being asked
+    /// again, the last answer (so a navigation does not look like a sign-out).
+    pub fn signed_in_user(self, last: Option<&Option<String>>) -> Option<String> {
+        if self.ended.get() || self.leaving.get() {
+            return None;
+        }
+        match self.status.get() {
+            Some(Ok(status)) => status.user().map(|user| user.id.clone()),
+            // Not an answer about the session (the server is unavailable).
+            Some(Err(_)) | None => last.cloned().flatten(),
+        }
+    }
+
     pub fn refetch(self) {
         self.version.update(|v| *v += 1);
+    }
+
+    /// This tab is signing its own session out (`false`: it failed to).
+    pub fn leaving(self, leaving: bool) {
+        self.leaving.set(leaving);
     }
 
     /// This tab just signed in.
     pub fn signed_in(self) {
         self.ended.set(false);
+        self.leaving.set(false);
         self.refetch();
         broadcast(SIGNED_IN);
     }
@@ -94,6 +116,7 @@ pub fn AuthProvider(children: Children) -> impl IntoView {
         status,
         version,
         ended: RwSignal::new(false),
+        leaving: RwSignal::new(false),
     });
     children()
 }
@@ -124,14 +147,14 @@ where
     });
 }
 
-/// `/login?next=<here>[&notice=session_ended]`.
-pub fn login_path(here: &str, ended: bool) -> String {
+/// `/login?next=<here>[&notice=<why>]`.
+pub fn login_path(here: &str, notice: Option<Notice>) -> String {
     let mut query = Vec::new();
     if here != "/" && !here.is_empty() {
         query.push(format!("next={}", encode_query_value(here)));
     }
-    if ended {
-        query.push(format!("notice={}", Notice::SessionEnded.code()));
+    if let Some(notice) = notice {
+        query.push(format!("notice={}", notice.code()));
     }
     if query.is_empty() {
         "/login".to_string()
@@ -167,12 +190,14 @@ where
     let view = StoredValue::new(view);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let location = location.clone();
+                Suspend::new(async move {
                 match auth.status().await {
                     Ok(AuthStatus::SignedIn(user)) => view.with_value(|v| v(user)).into_any(),
                     Ok(status) => {
-                        let here = format!("{}{}", location.pathname.get_untracked(), search_part(&location.search.get_untracked()));
-                        let to = login_path(&here, status == AuthStatus::SessionEnded);
+                        let ended = (status == AuthStatus::SessionEnded).then_some(Notice::SessionEnded);
+                        let to = login_path(&current_path(&location), ended);
                         view! { <Redirect path=to /> }.into_any()
                     }
                     Err(error) => {
@@ -180,7 +205,8 @@ where
                         view! { <crate::components::FormAlert error=Signal::stored(Some(error)) /> }.into_any()
                     }
                 }
-            })}
+            })
+            }}
         </Transition>
     }
 }
@@ -197,6 +223,15 @@ fn set_error_status(error: &AppError) {
     }
     #[cfg(not(feature = "ssr"))]
     let _ = error;
+}
+
+/// The page's path and query, to come back to after signing in.
+pub fn current_path(location: &leptos_router::location::Location) -> String {
+    format!(
+        "{}{}",
+        location.pathname.get_untracked(),
+        search_part(&location.search.get_untracked())
+    )
 }
 
 fn search_part(search: &str) -> String {
@@ -281,14 +316,19 @@ fn mark_hydrated() {}
 #[cfg(test)]
 mod tests {
     use super::login_path;
+    use crate::auth::Notice;
 
     #[test]
     fn login_paths_carry_where_to_return_and_why() {
-        assert_eq!(login_path("/", false), "/login");
-        assert_eq!(login_path("/account", false), "/login?next=/account");
+        assert_eq!(login_path("/", None), "/login");
+        assert_eq!(login_path("/account", None), "/login?next=/account");
         assert_eq!(
-            login_path("/account?tab=a b", true),
+            login_path("/account?tab=a b", Some(Notice::SessionEnded)),
             "/login?next=/account%3Ftab%3Da%20b&notice=session_ended"
+        );
+        assert_eq!(
+            login_path("/", Some(Notice::EndedElsewhere)),
+            "/login?notice=ended_elsewhere"
         );
     }
 }

@@ -44,6 +44,7 @@ pub struct Settings {
     pub connections: ConnectionSettings,
     pub mail: MailSettings,
     pub webhooks: WebhookSettings,
+    pub live: LiveSettings,
     /// The reverse proxies in front of us, which say who the client is.
     pub proxies: ProxySettings,
     /// Serve cookies without `Secure` beyond loopback (a plain-HTTP lab).
@@ -338,6 +339,37 @@ fn parse_webhooks(vars: &Vars<'_>) -> Result<WebhookSettings, ConfigError> {
     })
 }
 
+/// Live sign-out: the event streams signed-in pages hold open.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveSettings {
+    /// Streams one account may hold open on one instance.
+    pub max_streams_per_user: usize,
+    /// How often an idle stream sends a comment line, so that proxies
+    /// between it and the browser keep it open.
+    pub heartbeat: Duration,
+}
+
+fn parse_live(vars: &Vars<'_>) -> Result<LiveSettings, ConfigError> {
+    let max_streams_per_user = vars.number("PORTCULLIS_LIVE_MAX_STREAMS_PER_USER", 20usize)?;
+    if !(1..=1000).contains(&max_streams_per_user) {
+        return Err(invalid(
+            "PORTCULLIS_LIVE_MAX_STREAMS_PER_USER",
+            "must be between 1 and 1000",
+        ));
+    }
+    let heartbeat = vars.duration("PORTCULLIS_LIVE_HEARTBEAT", "15s")?;
+    if heartbeat < Duration::from_secs(1) || heartbeat > Duration::from_secs(300) {
+        return Err(invalid(
+            "PORTCULLIS_LIVE_HEARTBEAT",
+            "must be between 1s and 5m",
+        ));
+    }
+    Ok(LiveSettings {
+        max_streams_per_user,
+        heartbeat,
+    })
+}
+
 /// Which proxies' word on the client address is taken (see
 /// `client::client_address`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -573,6 +605,7 @@ impl Settings {
         let connections = connection_settings(&vars, &hashing, &database)?;
         let mail = parse_mail(&vars)?;
         let webhooks = parse_webhooks(&vars)?;
+        let live = parse_live(&vars)?;
         Ok(Settings {
             leptos,
             data_dir,
@@ -591,6 +624,7 @@ impl Settings {
             connections,
             mail,
             webhooks,
+            live,
             proxies: parse_proxies(&vars)?,
             allow_insecure_http: vars
                 .get("PORTCULLIS_ALLOW_INSECURE_HTTP")
@@ -995,6 +1029,24 @@ mod tests {
         ] {
             let err = settings(&[(key, bad)]).unwrap_err().to_string();
             assert!(err.contains(key), "{key}: {err}");
+        }
+    }
+
+    #[test]
+    fn live_stream_limits_are_bounded() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(s.live.max_streams_per_user, 20);
+        assert_eq!(s.live.heartbeat, Duration::from_secs(15));
+        for (key, bad) in [
+            ("PORTCULLIS_LIVE_MAX_STREAMS_PER_USER", "0"),
+            ("PORTCULLIS_LIVE_MAX_STREAMS_PER_USER", "1001"),
+            ("PORTCULLIS_LIVE_MAX_STREAMS_PER_USER", "many"),
+            ("PORTCULLIS_LIVE_HEARTBEAT", "100ms"),
+            ("PORTCULLIS_LIVE_HEARTBEAT", "1h"),
+            ("PORTCULLIS_LIVE_HEARTBEAT", "soon"),
+        ] {
+            let err = settings(&[(key, bad)]).unwrap_err().to_string();
+            assert!(err.contains(key), "{key}={bad}: {err}");
         }
     }
 

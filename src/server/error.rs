@@ -91,6 +91,9 @@ pub enum AuthError {
     BadAdminKey,
     #[error("throttled for {retry_after:?}")]
     Throttled { retry_after: Duration },
+    /// The account holds as many live-sign-out streams as it may.
+    #[error("too many event streams")]
+    TooManyStreams { limit: usize },
     /// The password hashing pool shed this request: nothing was done.
     #[error("shed under load; retry in {retry_after:?}")]
     Busy { retry_after: Duration },
@@ -260,6 +263,16 @@ impl AuthError {
                     )
                 }
             }
+            AuthError::TooManyStreams { limit } => AppError {
+                retry_after: Some(30),
+                ..AppError::new(
+                    C::TooManyStreams,
+                    format!(
+                        "This account already has {limit} pages listening for sign-out; \
+                         close some and try again."
+                    ),
+                )
+            },
             AuthError::Busy { retry_after } => AppError {
                 retry_after: Some(whole_seconds(*retry_after)),
                 ..AppError::new(

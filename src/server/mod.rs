@@ -13,6 +13,7 @@ pub mod files;
 pub mod fns;
 pub mod hashing;
 pub mod keys;
+pub mod live;
 pub mod mail;
 pub mod middleware;
 pub mod passwords;

@@ -26,6 +26,7 @@ use super::{
     cookies::SessionCookies,
     db::Store,
     keys::load_jwt_keys,
+    live,
     mail::{self, Links, MailQueue, Mailer},
     middleware::{csrf, deadlines, headers, links, server_fn_status, session},
     passwords::Passwords,
@@ -159,6 +160,14 @@ impl Application {
             self.state.store.clone(),
             self.state.settings.webhooks.clone(),
         );
+        let live_source = live::spawn(self.state.store.clone(), self.state.live.clone());
+        // On the signal, the live sign-out streams end too: graceful shutdown
+        // waits for responses in flight, and theirs would never finish.
+        let streams = self.state.live.clone();
+        let signal = async move {
+            signal.await;
+            streams.close_all();
+        };
         let result = serve(
             self.listener,
             self.router,
@@ -166,6 +175,7 @@ impl Application {
             signal,
         )
         .await;
+        live_source.abort();
         sweeper.abort();
         mail.abort();
         if let Some(webhooks) = webhooks {

@@ -15,6 +15,7 @@ use super::{
     config::Settings,
     cookies::SessionCookies,
     db::Store,
+    live::LiveSessions,
     service::{Admin, AuthService},
 };
 
@@ -29,6 +30,8 @@ pub struct StateInner {
     /// The operators' actions, for the admin API.
     pub admin: Admin,
     pub cookies: SessionCookies,
+    /// The live sign-out streams open on this instance.
+    pub live: LiveSessions,
     /// The origin browsers use; state-changing requests must come from it.
     pub public_origin: String,
     /// Origins accepted in `Origin` headers: the public one, and in local
@@ -64,6 +67,7 @@ impl StateInner {
     ) -> Self {
         StateInner {
             admin: Admin::new(store.clone(), &settings),
+            live: LiveSessions::new(settings.live, settings.jwt.access_ttl),
             leptos,
             settings,
             store,

@@ -14,6 +14,7 @@ mod crash_safety;
 mod device_cookies;
 mod hostile_inputs;
 mod json_api;
+mod live;
 mod login_under_load;
 mod logout;
 mod multi_instance;

@@ -247,14 +247,14 @@ backend_tests!(
 
 /// A TCP proxy in front of PostgreSQL that can be closed (connections are
 /// cut and new ones refused) and opened again: a database outage on demand.
-struct Outage {
+pub(crate) struct Outage {
     port: u16,
     open: Arc<AtomicBool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Outage {
-    async fn start(upstream: &'static str, open: bool) -> Outage {
+    pub(crate) async fn start(upstream: &'static str, open: bool) -> Outage {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(AtomicBool::new(open));
@@ -281,18 +281,18 @@ impl Outage {
         }
     }
 
-    async fn close(&self) {
+    pub(crate) async fn close(&self) {
         self.open.store(false, Ordering::SeqCst);
         for link in self.links.lock().await.drain(..) {
             link.abort();
         }
     }
 
-    fn reopen(&self) {
+    pub(crate) fn reopen(&self) {
         self.open.store(true, Ordering::SeqCst);
     }
 
-    fn database_url(&self, env: &Environment) -> String {
+    pub(crate) fn database_url(&self, env: &Environment) -> String {
         let name = env.database_url.rsplit('/').next().unwrap();
         format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
     }

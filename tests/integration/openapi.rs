@@ -32,6 +32,7 @@ async fn the_openapi_document_lists_every_route_the_router_has(backend: Backend)
         "/auth/email/change",
         "/auth/email/change/confirm",
         "/auth/me",
+        "/auth/events",
         "/auth/sessions",
         "/auth/sessions/{id}",
         "/auth/openapi.json",

@@ -662,6 +662,29 @@ pub async fn me(SignedIn(principal): SignedIn) -> Json<MeResponse> {
     })
 }
 
+/// Live sign-out: a Server-Sent Events stream of this session. It sends
+/// `ready` once listening, then exactly one of `ended` (`{"reason"}`, the
+/// reasons of the `session.revoked` webhook: go to the login page),
+/// `renew` (it has lasted an access token's lifetime: reconnect, which
+/// renews the cookies) or `closing` (this instance is shutting down:
+/// reconnect), and closes. Comment lines keep it open meanwhile. It carries
+/// no token and nothing personal.
+#[utoipa::path(get, path = "/events", tag = "auth", security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, content_type = "text/event-stream", description = "The stream: `event: ready`, then one of \
+            `event: ended` with `data: {\"reason\": …}`, `event: renew` or `event: closing`"),
+        (status = 401, body = ErrorResponse, description = "`unauthenticated`, `session_ended` or `invalid_token`"),
+        (status = 429, body = ErrorResponse, description = "`too_many_streams`: the account already holds \
+            `PORTCULLIS_LIVE_MAX_STREAMS_PER_USER` streams on this instance; see `Retry-After`"),
+        (status = 503, body = ErrorResponse, description = "`unavailable`: the database cannot be reached"),
+    ))]
+pub async fn events(
+    State(state): State<AppState>,
+    SignedIn(principal): SignedIn,
+) -> Result<Response, AuthError> {
+    state.live.open(&state.store, &principal).await
+}
+
 /// The user's active sessions, most recently used first.
 #[utoipa::path(get, path = "/sessions", tag = "auth", security(("bearer" = []), ("cookie" = [])),
     responses(

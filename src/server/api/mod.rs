@@ -134,6 +134,7 @@ fn parts(
         .routes(routes!(change_email))
         .routes(routes!(confirm_email_change))
         .routes(routes!(me))
+        .routes(routes!(events))
         .routes(routes!(list_sessions))
         .routes(routes!(revoke_session))
         .routes(routes!(openapi_document))

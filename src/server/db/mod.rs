@@ -15,6 +15,7 @@ pub mod admin;
 pub mod email_tokens;
 mod error;
 mod events;
+pub mod live;
 pub mod mail;
 mod models;
 pub mod session_events;
@@ -28,6 +29,7 @@ pub use email_tokens::{
 };
 pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
+pub use live::SourceEvent;
 pub use mail::{NewMail, OutboxMail};
 pub use models::*;
 pub use session_events::{EventDelivery, NewLockEvent, SessionEvent};
