@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,9 +93,9 @@ def wait_until_up(port, path, seconds=60):
 class Portcullis:
     name = "Portcullis"
 
-    def __init__(self, binary, workdir, port):
+    def __init__(self, binary, workdir, port, extra_env=None, label="portcullis"):
         self.port = port
-        data = os.path.join(workdir, "portcullis-data")
+        data = os.path.join(workdir, f"{label}-data")
         env = dict(os.environ)
         env.update(
             PORTCULLIS_DATA_DIR=data,
@@ -105,8 +106,15 @@ class Portcullis:
             # count against it, so its throttle is out of the way (the peer
             # has none). This measures hashing, not throttling.
             PORTCULLIS_LOGIN_MAX_FAILURES="1000000",
+            # Likewise the per-network and backstop limits: wrk's closing
+            # connections abandon the attempts in flight at the end of each
+            # storm, and an abandoned attempt stays counted (the safe side),
+            # so one storm would lock the next out of 127.0.0.1.
+            PORTCULLIS_LOGIN_IP_MAX_FAILURES="1000000",
+            PORTCULLIS_LOGIN_BACKSTOP_FAILURES="1000000",
         )
-        self.log = open(os.path.join(workdir, "portcullis.log"), "w")
+        env.update(extra_env or {})
+        self.log = open(os.path.join(workdir, f"{label}.log"), "w")
         self.process = subprocess.Popen([binary], env=env, stdout=self.log, stderr=self.log)
         wait_until_up(port, "/readyz")
 
@@ -169,6 +177,26 @@ class Peer:
         return f"Cookie: accessToken={token}"
 
 
+class HangingReceiver:
+    """A webhook endpoint that accepts connections and never answers."""
+
+    def __init__(self):
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(1024)
+        self.port = self.socket.getsockname()[1]
+        self.held = []
+        threading.Thread(target=self._hold, daemon=True).start()
+
+    def _hold(self):
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.held.append(connection)
+
+
 def wrk(port, path, script, script_args, connections, seconds, threads=2):
     command = [
         "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
@@ -219,7 +247,7 @@ def main():
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="portcullis-bench-")
     os.makedirs(workdir, exist_ok=True)
-    for stale in ("portcullis-data", "peer.db", "peer.db-wal", "peer.db-shm"):
+    for stale in ("portcullis-data", "hanging-data", "peer.db", "peer.db-wal", "peer.db-shm"):
         path = os.path.join(workdir, stale)
         if os.path.isdir(path):
             shutil.rmtree(path)
@@ -264,6 +292,39 @@ def main():
                 me=me, logins=logins, me_during=me_during, logout=logout, big_storm=big_storm, sessions=len(tokens),
                 peak_rss=peak.peak, rss_right_after=after_storm,
             )
+        # The same instance again, sending its events to a webhook receiver
+        # that accepts and never answers: sign-in and sign-out must not slow.
+        receiver = HangingReceiver()
+        hanging = Portcullis(args.portcullis, workdir, 3300, extra_env={
+            "PORTCULLIS_WEBHOOK_URL": f"http://127.0.0.1:{receiver.port}/hooks",
+            "PORTCULLIS_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        }, label="hanging")
+        try:
+            email = f"bench-hanging-{int(time.time() * 1000)}@example.com"
+            hanging.register(email)
+            baseline_email = f"bench-baseline-{int(time.time() * 1000)}@example.com"
+            ours.register(baseline_email)
+            # Interleaved, twice each, so that both see the same machine.
+            baseline_runs, hanging_runs = [], []
+            for round_ in (1, 2):
+                log(f"login storm, 16 connections, {seconds} s: without webhooks ({round_}/2)")
+                baseline_runs.append(login_storm(ours, baseline_email, 16, seconds)["ok_per_s"])
+                log(f"login storm, 16 connections, {seconds} s: hanging webhook receiver ({round_}/2)")
+                hanging_runs.append(login_storm(hanging, email, 16, seconds)["ok_per_s"])
+            hanging_logins = dict(ok_per_s=sum(hanging_runs) / 2, runs=hanging_runs)
+            baseline_logins = dict(ok_per_s=sum(baseline_runs) / 2, runs=baseline_runs)
+            tokens = fresh_sessions(hanging, email, args.sessions)
+            token_file = os.path.join(workdir, f"tokens-{hanging.port}.txt")
+            with open(token_file, "w") as out:
+                out.write("\n".join(tokens) + "\n")
+            log(f"Portcullis, hanging webhook receiver: logout of {len(tokens)} sessions, 32 connections")
+            hanging_logout = wrk(hanging.port, hanging.logout_path, "logout.lua", [token_file, "2", hanging.logout_header], 32, 60)
+            results["hanging"] = dict(logins=hanging_logins, baseline_logins=baseline_logins,
+                                      logout=hanging_logout, sessions=len(tokens),
+                                      receiver_connections=len(receiver.held))
+        finally:
+            hanging.process.terminate()
+            hanging.process.wait(timeout=30)
         log("waiting 60 s for memory to settle after the storms")
         time.sleep(60)
         for server in (ours, peer):
@@ -293,12 +354,25 @@ def main():
         ("Peak resident memory in the 64-connection storm", f"{p['peak_rss']:,.0f} MB", f"{e['peak_rss']:,.0f} MB", "", "≤ 200 MB"),
         ("Resident memory one minute after the storm", f"{p['rss_minute_after']:,.0f} MB", f"{e['rss_minute_after']:,.0f} MB", "", "≤ 80 MB"),
     ]
+    h = results["hanging"]
+    hanging_rows = [
+        ("Logins per s (16 connections; mean of two interleaved runs each)", f"{h['baseline_logins']['ok_per_s']:,.1f}", f"{h['logins']['ok_per_s']:,.1f}", ratio(h["logins"]["ok_per_s"], h["baseline_logins"]["ok_per_s"])),
+        ("Logout per s (32 connections, each session once)", f"{p['logout']['little_per_s']:,.0f}", f"{h['logout']['little_per_s']:,.0f}", ratio(h["logout"]["little_per_s"], p["logout"]["little_per_s"])),
+        ("Logout p99", f"{p['logout']['p99_ms']:.1f} ms", f"{h['logout']['p99_ms']:.1f} ms", ratio(h["logout"]["p99_ms"], p["logout"]["p99_ms"])),
+        ("Logouts answered 200 / sessions", f"{p['logout']['requests'] - p['logout']['non2xx']:,} / {p['sessions']:,}", f"{h['logout']['requests'] - h['logout']['non2xx']:,} / {h['sessions']:,}", ""),
+    ]
     today = datetime.date.today().isoformat()
     print(f"\nMeasured {today} on {platform.node()} ({os.cpu_count()} cores, {platform.machine()}), "
           "load generator on the same machine:\n")
     print("| Figure | Portcullis | Express peer | Ratio | Target |")
     print("|---|---|---|---|---|")
     for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print(f"\nWith webhooks to a receiver that accepts connections and never answers "
+          f"({h['receiver_connections']} connections held), against the run above:\n")
+    print("| Figure | No webhooks | Hanging receiver | Ratio |")
+    print("|---|---|---|---|")
+    for row in hanging_rows:
         print("| " + " | ".join(row) + " |")
     print(f"\nRaw data: {json.dumps(results)}", file=sys.stderr)
 
