@@ -15,6 +15,7 @@ pub mod hashing;
 pub mod keys;
 pub mod live;
 pub mod mail;
+pub mod mfa;
 pub mod middleware;
 pub mod passwords;
 pub mod readiness;
