@@ -3,11 +3,13 @@ import {
   SIGNED_OUT_NOTICE,
   expectLoginPage,
   expectNoAuthCookies,
+  expectSignedInHome,
   gotoPage,
   headerSignOut,
   newCredentials,
   register,
   statusNotice,
+  submitSignIn,
   watchPageProblems,
 } from './helpers';
 
@@ -78,6 +80,15 @@ test('signing out in one tab sends the other tab to the login page within 1 seco
     await expect(statusNotice(page1, SIGNED_OUT_NOTICE)).toBeVisible();
     await expectLoginPage(page1, creds.email);
     await expectNoAuthCookies(context);
+  });
+
+  await test.step('signing in again in tab 2: tab 1, which signed itself out, listens again', async () => {
+    await submitSignIn(page2, creds);
+    await expectSignedInHome(page2, creds.email);
+    // Tab 1 stopped listening before its own sign-out; the sign-in
+    // announced by tab 2 makes it open a stream for the new session.
+    await page1.waitForSelector('body[data-live=ready]', { state: 'attached' });
+    await page2.waitForSelector('body[data-live=ready]', { state: 'attached' });
   });
 
   watch1.expectNone();

@@ -260,7 +260,11 @@ pub fn SessionWatcher() -> impl IntoView {
                     navigate(Notice::SignedOut.url(), NavigateOptions::default());
                 }
             }
-            SIGNED_IN => auth.refetch(),
+            SIGNED_IN => {
+                // A sign-in here after this tab signed out: listen again.
+                auth.leaving(false);
+                auth.refetch();
+            }
             _ => {}
         });
         mark_hydrated();
