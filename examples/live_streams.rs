@@ -8,9 +8,9 @@
 //! server's resident memory (process PID) before and with the streams open.
 //! Then every account signs out everywhere at once, and it prints the
 //! delay from that moment to each stream's `ended`: p50, p99 and max. The
-//! server must allow STREAMS / (USERS × SESSIONS_PER_USER) × SESSIONS_PER_USER
-//! streams per account (`PORTCULLIS_LIVE_MAX_STREAMS_PER_USER`) and USERS
-//! registrations from one address. Used by `scripts/bench-live`.
+//! server must allow STREAMS / USERS streams per account
+//! (`PORTCULLIS_LIVE_MAX_STREAMS_PER_USER`) and USERS registrations from one
+//! address. Used by `scripts/bench-live`.
 
 use std::{
     sync::Arc,

@@ -23,6 +23,9 @@ pub(crate) struct ThrottleKey {
     pub limit: u32,
     /// The counter is about one account (its lock is shown to its owner).
     pub of_account: bool,
+    /// The counter guards a password (sign-in, re-authentication): its
+    /// locks are reported to other services as `login.throttled`.
+    pub guards_password: bool,
 }
 
 /// The account counters' prefix (sign-in and re-authentication).
@@ -43,22 +46,20 @@ pub(crate) struct Lock {
     pub key: String,
     pub attempts: i64,
     pub of_account: bool,
+    pub guards_password: bool,
     pub until: Timestamp,
 }
 
-/// The kinds of key that guard a password (sign-in and re-authentication):
-/// their locks are reported to other services as `login.throttled`.
-const PASSWORD_KEY_KINDS: [&str; 4] = ["account", "device", "backstop", "ip"];
-
 impl Lock {
-    /// The key's kind and, for a network's key, the network, when the lock
-    /// guards a password; `None` for the other counters (mail, sign-up,
-    /// admin keys).
+    /// The key's kind (its prefix: `account`, `device`, `backstop`, `ip`)
+    /// and, for a network's key, the network, when the lock guards a
+    /// password; `None` for the other counters (mail, sign-up, admin keys).
     pub(crate) fn password_guard(&self) -> Option<(&str, Option<&str>)> {
+        if !self.guards_password {
+            return None;
+        }
         let (kind, rest) = self.key.split_once(':')?;
-        PASSWORD_KEY_KINDS
-            .contains(&kind)
-            .then(|| (kind, (kind == "ip").then_some(rest)))
+        Some((kind, (kind == "ip").then_some(rest)))
     }
 }
 
@@ -86,11 +87,13 @@ impl Throttle {
                 key: format!("device:{device}"),
                 limit: self.settings.account_max_failures,
                 of_account: true,
+                guards_password: true,
             },
             None => ThrottleKey {
                 key: format!("{ACCOUNT_KEY_PREFIX}{account}"),
                 limit: self.settings.account_max_failures,
                 of_account: true,
+                guards_password: true,
             },
         };
         vec![
@@ -99,6 +102,7 @@ impl Throttle {
                 key: format!("backstop:{account}"),
                 limit: self.settings.account_backstop_failures,
                 of_account: true,
+                guards_password: true,
             },
         ]
     }
@@ -117,6 +121,7 @@ impl Throttle {
                 key: format!("ip:{network}"),
                 limit: self.settings.ip_max_failures,
                 of_account: false,
+                guards_password: true,
             });
         }
         keys
@@ -154,6 +159,7 @@ impl Throttle {
                 key: format!("admin-ip:{network}"),
                 limit: self.settings.ip_max_failures,
                 of_account: false,
+                guards_password: false,
             })
             .into_iter()
             .collect()
@@ -205,6 +211,7 @@ impl Throttle {
                             key: key.key.clone(),
                             attempts: count,
                             of_account: key.of_account,
+                            guards_password: key.guards_password,
                             until: now.plus(delay),
                         });
                     }
@@ -266,12 +273,14 @@ fn address_and_network(
         key: format!("{}:{email_normalized}", address.0),
         limit: address.1,
         of_account: false,
+        guards_password: false,
     }];
     if let Some(net) = client.network() {
         keys.push(ThrottleKey {
             key: format!("{}:{net}", network.0),
             limit: network.1,
             of_account: false,
+            guards_password: false,
         });
     }
     keys
@@ -312,30 +321,63 @@ mod tests {
         }
     }
 
-    #[test]
-    fn only_the_locks_that_guard_a_password_are_reported() {
-        let lock = |key: &str| Lock {
-            key: key.to_string(),
+    #[tokio::test]
+    async fn only_the_locks_that_guard_a_password_are_reported() {
+        // The key builders live on a throttle, which needs a store; this one
+        // is never connected to.
+        let dir = tempfile::tempdir().unwrap();
+        let throttle = Throttle::new(
+            Store::connect_lazy(
+                &crate::server::config::DatabaseSettings::for_url(
+                    format!("sqlite://{}/unused.db", dir.path().display()),
+                    1,
+                    Duration::from_secs(1),
+                    Duration::from_secs(1),
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+            settings(),
+        );
+        let client = ClientInfo {
+            ip: Some("203.0.113.7".into()),
+            ..ClientInfo::default()
+        };
+        let lock = |key: &ThrottleKey| Lock {
+            key: key.key.clone(),
             attempts: 5,
-            of_account: false,
+            of_account: key.of_account,
+            guards_password: key.guards_password,
             until: Timestamp::from_millis(0),
         };
+        let reported = |keys: Vec<ThrottleKey>| -> Vec<(String, Option<String>)> {
+            keys.iter()
+                .filter_map(|key| {
+                    let lock = lock(key);
+                    lock.password_guard()
+                        .map(|(kind, network)| (kind.to_string(), network.map(str::to_string)))
+                })
+                .collect()
+        };
         assert_eq!(
-            lock("account:a@b.example").password_guard(),
-            Some(("account", None))
+            reported(throttle.login_keys("a@b.example", None, &client)),
+            [
+                ("account".to_string(), None),
+                ("backstop".to_string(), None),
+                ("ip".to_string(), Some("203.0.113.7".to_string())),
+            ]
         );
-        assert_eq!(lock("device:xyz").password_guard(), Some(("device", None)));
         assert_eq!(
-            lock("ip:203.0.113.0/24").password_guard(),
-            Some(("ip", Some("203.0.113.0/24")))
+            reported(throttle.password_keys("a@b.example", Some("xyz".into()))),
+            [("device".to_string(), None), ("backstop".to_string(), None)]
         );
         for other in [
-            "mail-ip:203.0.113.0/24",
-            "register-email:a@b",
-            "admin-ip:::1/64",
-            "bare",
+            throttle.registration_keys("a@b.example", &client),
+            throttle.mail_keys(LinkPurpose::PasswordReset, "a@b.example", &client),
+            throttle.admin_key_keys(&client),
         ] {
-            assert_eq!(lock(other).password_guard(), None, "{other}");
+            assert!(!other.is_empty());
+            assert_eq!(reported(other), [], "not a password's counter");
         }
     }
 
