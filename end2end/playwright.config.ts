@@ -148,6 +148,8 @@ export default defineConfig({
           DATABASE_URL: postgresAdminURL.replace(/\/[^/]*$/, `/${postgresDB}`),
           // Instances of one deployment share the signing key.
           PORTCULLIS_JWT_KEYS: 'e2e:ZTJlLW9ubHktc2lnbmluZy1rZXktMzItYnl0ZXMtbG9uZyE=',
+          // And the key that seals TOTP secrets (32 bytes).
+          PORTCULLIS_DATA_KEY: 'e2e:ZTJlLW9ubHktZGF0YS1zZWFsaW5nLWtleS0zMmJ5dGU=',
           PORTCULLIS_PUBLIC_URL: '',
           PORTCULLIS_SECURE_COOKIES: '',
           PORTCULLIS_TRUST_FORWARDED_FOR: '',

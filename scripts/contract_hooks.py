@@ -89,6 +89,11 @@ SEMANTIC_422 = {
         {"weak_password", "password_mismatch"},
     ),
     ("POST", "/auth/email/change"): ({"password"}, {"invalid_current_password"}),
+    ("POST", "/auth/login/mfa"): (set(), {"invalid_code"}),
+    ("POST", "/auth/mfa/totp/setup"): ({"password"}, {"invalid_current_password"}),
+    ("POST", "/auth/mfa/totp/enable"): (set(), {"invalid_code"}),
+    ("POST", "/auth/mfa/totp/disable"): ({"password"}, {"invalid_code", "invalid_current_password"}),
+    ("POST", "/auth/mfa/recovery-codes"): ({"password"}, {"invalid_code", "invalid_current_password"}),
 }
 
 # Operations that may refuse schema-valid data with 400, and the one code

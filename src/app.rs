@@ -12,7 +12,7 @@ use crate::{
     components::{AuthProvider, Header, LiveSignOut, SessionWatcher},
     pages::{
         AccountPage, ConfirmEmailPage, ForgotPasswordPage, HomePage, LoginPage, NotFoundPage,
-        RegisterPage, ResetPasswordPage, VerifyEmailPage,
+        RecoveryCodesPage, RegisterPage, ResetPasswordPage, VerifyEmailPage, VerifySignInPage,
     },
 };
 
@@ -92,8 +92,10 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=NotFoundPage>
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                         <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                        <Route path=path!("/login/verify") view=VerifySignInPage ssr=SsrMode::Async />
                         <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/account/recovery-codes") view=RecoveryCodesPage ssr=SsrMode::Async />
                         <Route path=path!("/forgot-password") view=ForgotPasswordPage ssr=SsrMode::Async />
                         <Route path=path!("/reset-password") view=ResetPasswordPage ssr=SsrMode::Async />
                         <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async />

@@ -10,10 +10,10 @@
 
 use leptos::prelude::*;
 
-use super::{ActivityEntry, AppError, AuthStatus, LogoutScope, SessionUser, SessionsOverview};
+use super::{ActivityEntry, AppError, AuthStatus, LogoutScope, SessionsOverview, SignInStep};
 
 #[cfg(feature = "ssr")]
-use super::Notice;
+use super::{Notice, SessionUser};
 #[cfg(feature = "ssr")]
 use crate::server::{
     error::AuthError, fns::ServerFnContext, middleware::AuthState, passwords::Password,
@@ -55,23 +55,36 @@ pub async fn register(
 }
 
 /// Signs in. `next` is where to go afterwards; anything but a same-site path
-/// is ignored.
+/// is ignored. For an account with two-factor sign-in, a right password
+/// leaves a pending sign-in (an HttpOnly cookie, not a session) and the next
+/// page is `/login/verify`.
 #[server(endpoint = "login")]
 pub async fn login(
     email: String,
     password: String,
     next: Option<String>,
-) -> Result<SessionUser, AppError> {
+) -> Result<SignInStep, AppError> {
+    use crate::server::service::SignIn;
+
     let cx = ServerFnContext::get()?;
-    let issued = cx
+    let signed_in = cx
         .state
         .auth
         .login(&email, &Password::new(&password), &cx.client)
         .await
         .map_err(|e| cx.fail(e))?;
-    cx.set_session_cookies(&issued);
-    cx.redirect_plain_form(&next_or_home(next.as_deref()));
-    Ok(session_user(&issued.principal))
+    match signed_in {
+        SignIn::Complete(issued) => {
+            cx.set_session_cookies(&issued);
+            cx.redirect_plain_form(&next_or_home(next.as_deref()));
+            Ok(SignInStep::Done(session_user(&issued.principal)))
+        }
+        SignIn::SecondFactor(pending) => {
+            cx.state.cookies.set_pending(&cx.cookies, &pending);
+            cx.redirect_plain_form(&super::verify_path(next.as_deref()));
+            Ok(SignInStep::SecondFactor)
+        }
+    }
 }
 
 /// Signs out: ends the session in the database (its access token is refused
@@ -382,7 +395,11 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
     let detail = event.detail.as_deref();
     match kind {
         K::Registered => "Account created".into(),
-        K::LoginSucceeded => "Signed in".into(),
+        K::LoginSucceeded => match detail {
+            Some("totp") => "Signed in with an authenticator code".into(),
+            Some("recovery_code") => "Signed in with a recovery code".into(),
+            _ => "Signed in".into(),
+        },
         K::LoginFailed => match detail {
             Some(d) if d.starts_with("throttled") => {
                 "Sign-in attempt blocked (too many attempts)".into()
@@ -419,18 +436,29 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::UserDeleted => "Account deleted by an administrator".into(),
         K::ApiKeyCreated => "Admin API key created".into(),
         K::ApiKeyRevoked => "Admin API key revoked".into(),
+        K::SecondFactorRequired => "Password accepted; waiting for the authenticator code".into(),
+        K::SecondFactorFailed => "Wrong or reused two-factor code".into(),
+        K::TotpEnabled => "Two-factor sign-in turned on".into(),
+        K::TotpDisabled => "Two-factor sign-in turned off; other sessions ended".into(),
+        K::RecoveryCodeUsed => match detail {
+            Some(left) => format!("Recovery code used ({left})"),
+            None => "Recovery code used".into(),
+        },
+        K::RecoveryCodesRegenerated => {
+            "New recovery codes made; the old ones no longer work".into()
+        }
     }
 }
 
 /// Where to go after signing in: `next` if it is a same-site path, else home.
 #[cfg(feature = "ssr")]
-fn next_or_home(next: Option<&str>) -> String {
+pub(super) fn next_or_home(next: Option<&str>) -> String {
     next.and_then(super::safe_next_path)
         .unwrap_or_else(|| "/".into())
 }
 
 #[cfg(feature = "ssr")]
-fn session_user(principal: &Principal) -> SessionUser {
+pub(super) fn session_user(principal: &Principal) -> SessionUser {
     SessionUser {
         id: principal.user_id.to_string(),
         email: principal.email.clone(),

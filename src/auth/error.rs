@@ -51,6 +51,17 @@ pub enum ErrorCode {
     InvalidToken,
     /// The action needs the password re-entered or a recent sign-in.
     ReauthRequired,
+    /// The password was right; the second factor is next
+    /// (`POST /auth/login/mfa`). No session exists yet.
+    MfaRequired,
+    /// A second-factor code that is wrong, used already, or not a code.
+    InvalidCode,
+    /// The pending sign-in is unknown, expired, spent or out of attempts.
+    MfaExpired,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    /// Confirming an authenticator app that is not being set up.
+    MfaSetupRequired,
     /// A cross-site request was refused.
     CrossSiteRequest,
     Throttled,
@@ -72,19 +83,21 @@ impl ErrorCode {
             MalformedRequest => 400,
             // RFC 6750: a bearer token that is not accepted is a 401. (The
             // logout endpoint answers 400 instead, per its documented contract.)
-            Unauthenticated | SessionEnded | InvalidCredentials | InvalidToken => 401,
+            Unauthenticated | SessionEnded | InvalidCredentials | InvalidToken | MfaRequired
+            | MfaExpired => 401,
             ReauthRequired | CrossSiteRequest | EmailNotVerified | AccountDisabled => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
-            EmailTaken => 409,
+            EmailTaken | MfaAlreadyEnabled | MfaNotEnabled | MfaSetupRequired => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             InvalidInput
             | WeakPassword
             | PasswordMismatch
             | SamePassword
-            | InvalidCurrentPassword => 422,
+            | InvalidCurrentPassword
+            | InvalidCode => 422,
             Throttled | TooManyStreams => 429,
             HeadersTooLarge => 431,
             LogoutFailed | Internal => 500,
@@ -115,6 +128,12 @@ impl ErrorCode {
             SessionEnded => "session_ended",
             InvalidToken => "invalid_token",
             ReauthRequired => "reauth_required",
+            MfaRequired => "mfa_required",
+            InvalidCode => "invalid_code",
+            MfaExpired => "mfa_expired",
+            MfaAlreadyEnabled => "mfa_already_enabled",
+            MfaNotEnabled => "mfa_not_enabled",
+            MfaSetupRequired => "mfa_setup_required",
             CrossSiteRequest => "cross_site_request",
             Throttled => "throttled",
             TooManyStreams => "too_many_streams",

@@ -3,12 +3,14 @@
 
 mod api;
 mod error;
+mod mfa;
 mod next;
 mod notice;
 mod types;
 
 pub use api::*;
 pub use error::{AppError, ErrorCode};
-pub use next::safe_next_path;
+pub use mfa::*;
+pub use next::{safe_next_path, verify_path};
 pub use notice::Notice;
 pub use types::*;

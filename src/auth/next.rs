@@ -27,6 +27,17 @@ pub fn safe_next_path(raw: &str) -> Option<String> {
     Some(raw.to_string())
 }
 
+/// The second step of a sign-in, keeping a safe `next` for after it.
+pub fn verify_path(next: Option<&str>) -> String {
+    match next.and_then(safe_next_path) {
+        Some(next) => format!(
+            "/login/verify?next={}",
+            crate::components::encode_query_value(&next)
+        ),
+        None => "/login/verify".to_string(),
+    }
+}
+
 fn is_plain_path(path: &str) -> bool {
     let mut chars = path.chars();
     chars.next() == Some('/')

@@ -21,10 +21,14 @@ pub enum Notice {
     EmailChangeSent,
     EmailChanged,
     AddressChanged,
+    TwoFactorOn,
+    TwoFactorOff,
+    RecoveryCodesSaved,
+    SignInExpired,
 }
 
 impl Notice {
-    pub const ALL: [Notice; 16] = [
+    pub const ALL: [Notice; 20] = [
         Notice::SignedOut,
         Notice::SessionEnded,
         Notice::EndedElsewhere,
@@ -41,6 +45,10 @@ impl Notice {
         Notice::EmailChangeSent,
         Notice::EmailChanged,
         Notice::AddressChanged,
+        Notice::TwoFactorOn,
+        Notice::TwoFactorOff,
+        Notice::RecoveryCodesSaved,
+        Notice::SignInExpired,
     ];
 
     /// The value of `?notice=`.
@@ -62,6 +70,10 @@ impl Notice {
             Notice::EmailChangeSent => "email_change_sent",
             Notice::EmailChanged => "email_changed",
             Notice::AddressChanged => "address_changed",
+            Notice::TwoFactorOn => "two_factor_on",
+            Notice::TwoFactorOff => "two_factor_off",
+            Notice::RecoveryCodesSaved => "recovery_codes_saved",
+            Notice::SignInExpired => "sign_in_expired",
         }
     }
 
@@ -106,6 +118,18 @@ impl Notice {
             Notice::AddressChanged => {
                 "Your email address was changed and your other devices signed out. Sign in with the new address."
             }
+            Notice::TwoFactorOn => {
+                "Two-factor sign-in is on. Signing in now also asks for a code from your app."
+            }
+            Notice::TwoFactorOff => {
+                "Two-factor sign-in is off. Your other devices have been signed out."
+            }
+            Notice::RecoveryCodesSaved => {
+                "Keep your recovery codes somewhere safe: each one signs you in once without your app."
+            }
+            Notice::SignInExpired => {
+                "That sign-in expired or was already used. Sign in with your password again."
+            }
         }
     }
 
@@ -129,6 +153,10 @@ impl Notice {
             Notice::EmailChangeSent => "/account?notice=email_change_sent",
             Notice::EmailChanged => "/account?notice=email_changed",
             Notice::AddressChanged => "/login?notice=address_changed",
+            Notice::TwoFactorOn => "/account?notice=two_factor_on",
+            Notice::TwoFactorOff => "/account?notice=two_factor_off",
+            Notice::RecoveryCodesSaved => "/account?notice=recovery_codes_saved",
+            Notice::SignInExpired => "/login?notice=sign_in_expired",
         }
     }
 }

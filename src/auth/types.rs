@@ -127,3 +127,33 @@ pub struct PasswordLimits {
     pub min_chars: usize,
     pub max_chars: usize,
 }
+
+/// Where a right password leads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SignInStep {
+    /// Signed in.
+    Done(SessionUser),
+    /// The account has two-factor sign-in: `/login/verify` is next. No
+    /// session exists yet.
+    SecondFactor,
+}
+
+/// The account page's two-factor section.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoFactorOverview {
+    pub totp: bool,
+    pub recovery_codes_left: i64,
+    /// An authenticator app being set up, not yet confirmed.
+    pub setup: Option<TotpSetupView>,
+    /// Whether starting a set-up needs the password (no recent sign-in).
+    pub reauth_required: bool,
+}
+
+/// What a person needs to add the account to an authenticator app.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpSetupView {
+    /// The secret in base32, grouped in fours for typing.
+    pub secret: String,
+    /// The `otpauth://` URI as an SVG QR code, drawn by the server.
+    pub qr_svg: String,
+}

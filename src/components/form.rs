@@ -55,6 +55,9 @@ pub fn Field(
     /// Distinguishes two forms with the same field name on one page.
     #[prop(optional)]
     form: Option<&'static str>,
+    /// The keyboard a phone shows (`numeric` for one-time codes).
+    #[prop(optional, into)]
+    inputmode: MaybeProp<&'static str>,
 ) -> impl IntoView {
     let id = match form {
         Some(form) => format!("{form}-{name}"),
@@ -99,6 +102,7 @@ pub fn Field(
                     type=input_type
                     name=name
                     autocomplete=autocomplete
+                    inputmode=move || inputmode.get()
                     required=true
                     aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
                     aria-describedby=described_by

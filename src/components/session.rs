@@ -16,7 +16,10 @@ use leptos_router::{
 
 use server_fn::ServerFn;
 
-use crate::auth::{AppError, AuthStatus, Notice, SessionUser, current_user, safe_next_path};
+use crate::auth::{
+    AppError, AuthStatus, Notice, SessionUser, SignInStep, current_user, safe_next_path,
+    verify_path,
+};
 
 /// The channel tabs of one browser use to announce sign-in and sign-out.
 #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
@@ -127,22 +130,52 @@ pub fn next_from_query() -> Memo<Option<String>> {
     Memo::new(move |_| query.read().get("next").and_then(|n| safe_next_path(&n)))
 }
 
-/// After a successful sign-in (login or registration): tells this browser's
-/// other tabs and goes on to `next`, or home.
+/// What a sign-in action's answer means for the page.
+pub trait SignInAnswer {
+    /// The password was right and `/login/verify` is next.
+    fn needs_second_factor(&self) -> bool;
+}
+
+impl SignInAnswer for SessionUser {
+    fn needs_second_factor(&self) -> bool {
+        false
+    }
+}
+
+impl SignInAnswer for SignInStep {
+    fn needs_second_factor(&self) -> bool {
+        matches!(self, SignInStep::SecondFactor)
+    }
+}
+
+/// After a successful sign-in step (the password, or the second factor):
+/// on to `/login/verify` when a code is still needed; otherwise tells this
+/// browser's other tabs and goes on to `next`, or home.
 pub fn go_on_after_sign_in<S>(action: ServerAction<S>, next: Memo<Option<String>>)
 where
     S: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
-    S::Output: Send + Sync + 'static,
+    S::Output: SignInAnswer + Send + Sync + 'static,
 {
     let auth = AuthContext::expect();
     let navigate = use_navigate();
     Effect::new(move |_| {
-        if action.value().with(|value| matches!(value, Some(Ok(_)))) {
-            auth.signed_in();
-            navigate(
-                &next.get_untracked().unwrap_or_else(|| "/".into()),
+        let step = action.value().with(|value| match value {
+            Some(Ok(answer)) => Some(answer.needs_second_factor()),
+            _ => None,
+        });
+        match step {
+            Some(true) => navigate(
+                &verify_path(next.get_untracked().as_deref()),
                 NavigateOptions::default(),
-            );
+            ),
+            Some(false) => {
+                auth.signed_in();
+                navigate(
+                    &next.get_untracked().unwrap_or_else(|| "/".into()),
+                    NavigateOptions::default(),
+                );
+            }
+            None => {}
         }
     });
 }

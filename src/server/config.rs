@@ -36,6 +36,10 @@ pub struct Settings {
     /// `None`: secure exactly when the public URL is `https`.
     pub secure_cookies: Option<bool>,
     pub jwt: JwtSettings,
+    /// `PORTCULLIS_DATA_KEY`: the keys that seal secrets at rest (TOTP
+    /// secrets), the sealing one first. `None`: a key generated once into
+    /// the data directory (SQLite only).
+    pub data_keys: Option<Vec<JwtKeySpec>>,
     pub sessions: SessionSettings,
     pub passwords: PasswordPolicy,
     pub hashing: HashingSettings,
@@ -616,6 +620,10 @@ impl Settings {
                 .map(|v| parse_bool("PORTCULLIS_SECURE_COOKIES", &v))
                 .transpose()?,
             jwt,
+            data_keys: vars
+                .get("PORTCULLIS_DATA_KEY")
+                .map(|v| parse_data_keys(&v))
+                .transpose()?,
             sessions,
             passwords,
             hashing,
@@ -929,38 +937,62 @@ fn parse_origin(raw: &str) -> Result<String, ConfigError> {
 
 /// `kid:base64secret[,kid:base64secret…]`; the first key signs.
 pub(crate) fn parse_jwt_keys(raw: &str) -> Result<Vec<JwtKeySpec>, ConfigError> {
-    const KEY: &str = "PORTCULLIS_JWT_KEYS";
+    parse_key_list(raw, "PORTCULLIS_JWT_KEYS", "-_.", |kid, secret| {
+        (secret.len() < 32).then(|| format!("the secret of key {kid:?} must be at least 32 bytes"))
+    })
+}
+
+/// `PORTCULLIS_DATA_KEY`: `kid:base64[,kid:base64…]`, each exactly 32 bytes;
+/// the first seals, all open. A key id is the sealed values' prefix, so it
+/// has no `.`.
+pub(crate) fn parse_data_keys(raw: &str) -> Result<Vec<JwtKeySpec>, ConfigError> {
+    parse_key_list(raw, "PORTCULLIS_DATA_KEY", "-_", |kid, secret| {
+        (secret.len() != 32).then(|| format!("the secret of key {kid:?} must be exactly 32 bytes"))
+    })
+}
+
+/// A list of `kid:base64secret` keys, as both key variables write them.
+fn parse_key_list(
+    raw: &str,
+    key: &'static str,
+    kid_punctuation: &str,
+    check: impl Fn(&str, &[u8]) -> Option<String>,
+) -> Result<Vec<JwtKeySpec>, ConfigError> {
     let mut keys = Vec::new();
     for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
         let (kid, secret) = entry
             .split_once(':')
-            .ok_or_else(|| invalid(KEY, "each key must be written kid:base64secret"))?;
+            .ok_or_else(|| invalid(key, "each key must be written kid:base64secret"))?;
         let kid = kid.trim();
         if kid.is_empty()
             || kid.len() > 64
             || !kid
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                .all(|c| c.is_ascii_alphanumeric() || kid_punctuation.contains(c))
         {
             return Err(invalid(
-                KEY,
-                "a key id must be 1-64 characters of A-Z, a-z, 0-9, - _ .",
+                key,
+                format!(
+                    "a key id must be 1-64 characters of A-Z, a-z, 0-9, {}",
+                    kid_punctuation
+                        .chars()
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
             ));
         }
         let secret = STANDARD.decode(secret.trim()).map_err(|_| {
             invalid(
-                KEY,
+                key,
                 format!("the secret of key {kid:?} is not valid base64"),
             )
         })?;
-        if secret.len() < 32 {
-            return Err(invalid(
-                KEY,
-                format!("the secret of key {kid:?} must be at least 32 bytes"),
-            ));
+        if let Some(problem) = check(kid, &secret) {
+            return Err(invalid(key, problem));
         }
         if keys.iter().any(|k: &JwtKeySpec| k.kid == kid) {
-            return Err(invalid(KEY, format!("key id {kid:?} appears twice")));
+            return Err(invalid(key, format!("key id {kid:?} appears twice")));
         }
         keys.push(JwtKeySpec {
             kid: kid.to_string(),
@@ -968,7 +1000,7 @@ pub(crate) fn parse_jwt_keys(raw: &str) -> Result<Vec<JwtKeySpec>, ConfigError> 
         });
     }
     if keys.is_empty() {
-        return Err(invalid(KEY, "lists no key"));
+        return Err(invalid(key, "lists no key"));
     }
     Ok(keys)
 }
@@ -1161,6 +1193,45 @@ mod tests {
             &format!("a:{secret},a:{secret}"),
         ] {
             assert!(settings(&[("PORTCULLIS_JWT_KEYS", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn data_keys_are_exactly_32_bytes_with_ids_that_can_prefix_a_sealed_value() {
+        let key = STANDARD.encode([7u8; 32]);
+        let other = STANDARD.encode([8u8; 32]);
+        let parsed = settings(&[("PORTCULLIS_DATA_KEY", &format!("new:{other}, old:{key}"))])
+            .unwrap()
+            .data_keys
+            .unwrap();
+        assert_eq!(
+            parsed.iter().map(|k| k.kid.as_str()).collect::<Vec<_>>(),
+            ["new", "old"]
+        );
+        assert!(settings(&[]).unwrap().data_keys.is_none());
+        for (bad, says) in [
+            (
+                format!("k:{}", STANDARD.encode([7u8; 31])),
+                "exactly 32 bytes",
+            ),
+            (
+                format!("k:{}", STANDARD.encode([7u8; 33])),
+                "exactly 32 bytes",
+            ),
+            (format!("k.1:{key}"), "key id"),
+            (format!("k:{key},k:{other}"), "appears twice"),
+            ("k:not base64!".to_string(), "not valid base64"),
+            (key.clone(), "kid:base64secret"),
+            (",".to_string(), "lists no key"),
+        ] {
+            let error = settings(&[("PORTCULLIS_DATA_KEY", &bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("PORTCULLIS_DATA_KEY") && error.contains(says),
+                "{bad}: {error}"
+            );
+            assert!(!error.contains(&key), "{error}");
         }
     }
 

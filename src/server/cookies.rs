@@ -15,7 +15,12 @@ use tower_cookies::{
     },
 };
 
-use super::{client::DeviceCookie, db::LinkPurpose, service::Issued, time::Timestamp};
+use super::{
+    client::DeviceCookie,
+    db::LinkPurpose,
+    service::{Issued, PendingSignIn},
+    time::Timestamp,
+};
 
 /// Longest cookie value we look at; ours are well under 1 KiB.
 const MAX_TOKEN_LEN: usize = 4096;
@@ -27,6 +32,9 @@ pub struct SessionCookies {
     refresh_name: &'static str,
     device_name: &'static str,
 }
+
+/// How long fresh recovery codes can be shown again (a reload, a download).
+const SHOWN_CODES_TTL: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 /// How long a device cookie lasts (browsers cap cookies at 400 days).
 const DEVICE_COOKIE_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
@@ -81,23 +89,13 @@ impl SessionCookies {
 
     /// The device cookie (see `TokenIssuer::issue_device`), unverified.
     pub fn read_device(&self, cookies: &Cookies) -> Option<DeviceCookie> {
-        cookies
-            .get(self.device_name)
-            .map(|c| c.value().to_string())
-            .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
-            .map(DeviceCookie)
+        read_value(cookies, self.device_name).map(DeviceCookie)
     }
 
     pub fn read(&self, cookies: &Cookies) -> CookieCredentials {
-        let value = |name: &str| {
-            cookies
-                .get(name)
-                .map(|c| c.value().to_string())
-                .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
-        };
         CookieCredentials {
-            access: value(self.access_name),
-            refresh: value(self.refresh_name),
+            access: read_value(cookies, self.access_name),
+            refresh: read_value(cookies, self.refresh_name),
         }
     }
 
@@ -123,10 +121,7 @@ impl SessionCookies {
     /// The token of the emailed link of `purpose` this browser followed
     /// (see `middleware::links`).
     pub fn read_link(&self, cookies: &Cookies, purpose: LinkPurpose) -> Option<String> {
-        cookies
-            .get(self.link_name(purpose))
-            .map(|c| c.value().to_string())
-            .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
+        read_value(cookies, self.link_name(purpose))
     }
 
     /// Moves an emailed link's token out of the URL into a cookie: HttpOnly,
@@ -140,20 +135,11 @@ impl SessionCookies {
         token: &str,
         max_age: std::time::Duration,
     ) {
-        let mut cookie = self.build(self.link_name(purpose), token.to_string(), max_age);
-        cookie.set_same_site(SameSite::Strict);
-        cookies.add(cookie);
+        self.set_strict(cookies, self.link_name(purpose), token.to_string(), max_age);
     }
 
     pub fn clear_link(&self, cookies: &Cookies, purpose: LinkPurpose) {
-        let mut cookie = self.build(
-            self.link_name(purpose),
-            String::new(),
-            std::time::Duration::ZERO,
-        );
-        cookie.set_same_site(SameSite::Strict);
-        cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
-        cookies.add(cookie);
+        self.clear_strict(cookies, self.link_name(purpose));
     }
 
     pub fn link_name(&self, purpose: LinkPurpose) -> &'static str {
@@ -167,6 +153,58 @@ impl SessionCookies {
         }
     }
 
+    /// The pending sign-in of an account with a second factor (see
+    /// `service::second_factor`): HttpOnly, `SameSite=Strict` (only this
+    /// site's own verify form sends it back), and gone with the sign-in. It
+    /// is read by the second step only: no session, page or server function
+    /// takes it for a session.
+    pub fn set_pending(&self, cookies: &Cookies, pending: &PendingSignIn) {
+        self.set_strict(
+            cookies,
+            self.pending_name(),
+            pending.token.expose().to_string(),
+            Timestamp::now().until(pending.expires_at),
+        );
+    }
+
+    pub fn read_pending(&self, cookies: &Cookies) -> Option<String> {
+        read_value(cookies, self.pending_name())
+    }
+
+    pub fn clear_pending(&self, cookies: &Cookies) {
+        self.clear_strict(cookies, self.pending_name());
+    }
+
+    /// Recovery codes just made, sealed (see `SecondFactors::seal_shown_codes`),
+    /// for the page that shows them: HttpOnly, `SameSite=Strict`, ten minutes.
+    pub fn set_shown_codes(&self, cookies: &Cookies, sealed: String) {
+        self.set_strict(cookies, self.shown_codes_name(), sealed, SHOWN_CODES_TTL);
+    }
+
+    pub fn read_shown_codes(&self, cookies: &Cookies) -> Option<String> {
+        read_value(cookies, self.shown_codes_name())
+    }
+
+    pub fn clear_shown_codes(&self, cookies: &Cookies) {
+        self.clear_strict(cookies, self.shown_codes_name());
+    }
+
+    fn shown_codes_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-portcullis_codes"
+        } else {
+            "portcullis_codes"
+        }
+    }
+
+    pub fn pending_name(&self) -> &'static str {
+        if self.secure {
+            "__Host-portcullis_mfa"
+        } else {
+            "portcullis_mfa"
+        }
+    }
+
     /// Expires both session cookies: empty value, `Max-Age=0` and an
     /// `Expires` in 1970. The device cookie stays: it outlives sign-out, or an
     /// owner who signed out would be locked out like a stranger.
@@ -176,6 +214,26 @@ impl SessionCookies {
             cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
             cookies.add(cookie);
         }
+    }
+
+    /// A short-lived cookie that only this site's own requests send back.
+    fn set_strict(
+        &self,
+        cookies: &Cookies,
+        name: &'static str,
+        value: String,
+        max_age: std::time::Duration,
+    ) {
+        let mut cookie = self.build(name, value, max_age);
+        cookie.set_same_site(SameSite::Strict);
+        cookies.add(cookie);
+    }
+
+    fn clear_strict(&self, cookies: &Cookies, name: &'static str) {
+        let mut cookie = self.build(name, String::new(), std::time::Duration::ZERO);
+        cookie.set_same_site(SameSite::Strict);
+        cookie.set_expires(OffsetDateTime::UNIX_EPOCH);
+        cookies.add(cookie);
     }
 
     fn build(
@@ -205,6 +263,14 @@ impl SessionCookies {
         self.clear(cookies);
         clear_site_data()
     }
+}
+
+/// A cookie's value, if it is one we could have set.
+fn read_value(cookies: &Cookies, name: &str) -> Option<String> {
+    cookies
+        .get(name)
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty() && v.len() <= MAX_TOKEN_LEN)
 }
 
 /// The header sent with every answer that ends this device's session: the

@@ -71,6 +71,23 @@ pub enum AuthError {
     InvalidLink,
     #[error("fresh authentication required")]
     ReauthRequired,
+    /// The password was right; the account's second factor is next.
+    #[error("second factor required")]
+    MfaRequired,
+    /// A second-factor code that is wrong, already used, or not a code.
+    #[error("invalid second-factor code")]
+    InvalidCode,
+    /// A pending sign-in that is unknown, spent, expired or out of attempts.
+    #[error("pending sign-in expired")]
+    SignInExpired,
+    #[error("two-factor sign-in is on already")]
+    TotpAlreadyEnabled,
+    #[error("two-factor sign-in is not on")]
+    TotpNotEnabled,
+    /// Confirming an authenticator app that was not set up, or whose set-up
+    /// expired.
+    #[error("no authenticator app is being set up")]
+    TotpSetupRequired,
     #[error("not found")]
     NotFound,
     /// An operator named an address that has no account.
@@ -238,6 +255,32 @@ impl AuthError {
                 "Enter your password to confirm this action.",
             )
             .on_field("password"),
+            AuthError::MfaRequired => AppError::new(
+                C::MfaRequired,
+                "Enter the code from your authenticator app to finish signing in.",
+            ),
+            AuthError::InvalidCode => AppError::new(
+                C::InvalidCode,
+                "That code is not right, or was used already. Enter the current code from \
+                 your authenticator app, or an unused recovery code.",
+            )
+            .on_field("code"),
+            AuthError::SignInExpired => AppError::new(
+                C::MfaExpired,
+                "This sign-in has expired. Sign in again with your password.",
+            ),
+            AuthError::TotpAlreadyEnabled => AppError::new(
+                C::MfaAlreadyEnabled,
+                "Two-factor sign-in is on already. Turn it off first to use another app.",
+            ),
+            AuthError::TotpNotEnabled => AppError::new(
+                C::MfaNotEnabled,
+                "Two-factor sign-in is not on for this account.",
+            ),
+            AuthError::TotpSetupRequired => AppError::new(
+                C::MfaSetupRequired,
+                "Start setting up the authenticator app again: the set-up expired or was not started.",
+            ),
             AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
             AuthError::UnknownUser => AppError::new(C::NotFound, "No such user."),
             AuthError::UnknownApiKey => AppError::new(C::NotFound, "No such API key."),

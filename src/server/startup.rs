@@ -25,9 +25,10 @@ use super::{
     config::Settings,
     cookies::SessionCookies,
     db::Store,
-    keys::load_jwt_keys,
+    keys::{load_data_keys, load_jwt_keys},
     live,
     mail::{self, Links, MailQueue, Mailer},
+    mfa::SecondFactors,
     middleware::{csrf, deadlines, headers, links, server_fn_status, session},
     passwords::Passwords,
     readiness::{healthz, prepare_schema, readyz, require_schema},
@@ -84,6 +85,7 @@ impl Application {
         let store = Store::connect_lazy(&settings.database)?;
         let keys = load_jwt_keys(&settings, store.engine())?;
         let tokens = TokenIssuer::new(&keys, &settings.jwt)?;
+        let factors = SecondFactors::new(&load_data_keys(&settings, store.engine())?)?;
         let passwords = Passwords::new(settings.passwords, settings.hashing).await?;
         let mailer = Arc::new(Mailer::new(&settings.mail, &settings.data_dir)?);
         let mail_queue = MailQueue::default();
@@ -98,6 +100,7 @@ impl Application {
                 mail_queue.clone(),
                 &settings.mail,
             ),
+            factors,
         ));
         tracing::info!(to = %mailer.describe(), "mail is delivered to");
 
@@ -208,6 +211,7 @@ pub fn app_router(state: AppState) -> Router {
     // `/api/…` endpoint; the wildcard answers for names that do not exist.
     let dynamic = Router::new()
         .route("/api/{*name}", any(unknown_server_fn))
+        .route("/account/recovery-codes.txt", get(api::recovery_codes_file))
         .leptos_routes_with_context(&state, app_routes(), context, {
             let options = leptos_options.clone();
             move || shell(options.clone())

@@ -56,6 +56,7 @@ pub fn spawn(
                     events = report.events,
                     throttles = report.throttles,
                     links = report.links,
+                    pending_second_factors = report.challenges,
                     "swept expired records"
                 ),
                 Ok(_) => {}

@@ -102,6 +102,7 @@ pub fn reason(stored: Option<&str>) -> &'static str {
         "admin" => "admin",
         "idle_timeout" => "idle_timeout",
         "email_changed" => "email_changed",
+        "mfa_disabled" => "mfa_disabled",
         _ => "expired",
     }
 }

@@ -50,7 +50,7 @@ async fn signing_in_with_the_right_password_works_and_sets_http_only_lax_cookies
         );
     }
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["email"], email.as_str());
+    assert_eq!(body["Done"]["email"], email.as_str());
     assert!(
         body.get("access_token").is_none() && !body.to_string().contains("eyJ"),
         "no token in a browser body"

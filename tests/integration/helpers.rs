@@ -162,6 +162,8 @@ pub struct Environment {
     pub data_dir: tempfile::TempDir,
     pub database_url: String,
     pub jwt_keys: String,
+    /// `PORTCULLIS_DATA_KEY` of a deployment that configures it.
+    pub data_key: String,
     _database: Option<TestDatabase>,
 }
 
@@ -186,6 +188,10 @@ impl Environment {
                 "test:{}",
                 STANDARD.encode(Uuid::new_v4().as_bytes().repeat(2))
             ),
+            data_key: format!(
+                "test:{}",
+                STANDARD.encode(Uuid::new_v4().as_bytes().repeat(2))
+            ),
             _database: database,
         }
     }
@@ -204,9 +210,10 @@ impl Environment {
                 "2s".to_string(),
             ),
         ]);
-        // SQLite exercises the generated key file; PostgreSQL requires keys.
+        // SQLite exercises the generated key files; PostgreSQL requires keys.
         if self.backend == Backend::Postgres {
             vars.insert("PORTCULLIS_JWT_KEYS".into(), self.jwt_keys.clone());
+            vars.insert("PORTCULLIS_DATA_KEY".into(), self.data_key.clone());
         }
         vars
     }

@@ -1628,7 +1628,157 @@ fn cases(app: &TestApp, f: &Fixtures) -> Vec<Case> {
         .header("cookie", &cookies)
         .header("origin", "null"),
     );
+    second_factor_cases(&mut cases, &cookies);
     cases
+}
+
+/// The second-factor fields: codes that are not codes, and pending sign-ins
+/// that are not ones. The victim has no authenticator app, so nothing here
+/// may turn one on or sign anyone in.
+fn second_factor_cases(cases: &mut Vec<Case>, cookies: &str) {
+    use Method as M;
+    use StatusCode as S;
+    let live_shape = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    for (what, code) in [
+        ("non-digits", "12a456".to_string()),
+        ("seven digits", "1234567".to_string()),
+        ("five digits", "12345".to_string()),
+        ("full-width digits", "１２３４５６".to_string()),
+        ("a NUL", "123\u{0}56".to_string()),
+        ("very long", "1".repeat(10_000)),
+        ("empty", String::new()),
+        ("SQL", "' OR 1=1 --".to_string()),
+    ] {
+        cases.push(
+            case(
+                format!("api totp enable: {what}"),
+                M::POST,
+                "/auth/mfa/totp/enable",
+                Body::Json(json!({ "code": code })),
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_code",
+            )
+            .header("cookie", cookies),
+        );
+        cases.push(case(
+            format!("api login mfa: {what}"),
+            M::POST,
+            "/auth/login/mfa",
+            Body::Json(json!({ "mfa_token": live_shape, "code": code })),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_code",
+        ));
+        cases.push(case(
+            format!("server fn verify sign-in: {what}"),
+            M::POST,
+            "/api/verify_sign_in",
+            form(&[("code", &code)]),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_code",
+        ));
+    }
+    for (what, token) in [
+        ("unknown", live_shape.clone()),
+        ("malformed", "not a token".to_string()),
+        ("a NUL", "abc\u{0}def".to_string()),
+        ("very long", "A".repeat(5000)),
+    ] {
+        cases.push(case(
+            format!("api login mfa: {what} pending sign-in"),
+            M::POST,
+            "/auth/login/mfa",
+            Body::Json(json!({ "mfa_token": token, "code": "123456" })),
+            if what == "unknown" {
+                S::UNAUTHORIZED
+            } else {
+                S::UNPROCESSABLE_ENTITY
+            },
+            if what == "unknown" {
+                "mfa_expired"
+            } else {
+                "invalid_input"
+            },
+        ));
+    }
+    cases.push(case(
+        "api login mfa: no pending sign-in",
+        M::POST,
+        "/auth/login/mfa",
+        Body::Json(json!({ "code": "123456" })),
+        S::UNAUTHORIZED,
+        "mfa_expired",
+    ));
+    cases.push(case(
+        "api login mfa: a number for a code",
+        M::POST,
+        "/auth/login/mfa",
+        Body::Json(json!({ "mfa_token": live_shape, "code": 123456 })),
+        S::UNPROCESSABLE_ENTITY,
+        "invalid_input",
+    ));
+    cases.push(
+        case(
+            "server fn verify sign-in: a session cookie is not a pending sign-in",
+            M::POST,
+            "/api/verify_sign_in",
+            form(&[("code", "123456")]),
+            S::UNAUTHORIZED,
+            "mfa_expired",
+        )
+        .header("cookie", cookies),
+    );
+    cases.push(case(
+        "api totp setup: anonymous",
+        M::POST,
+        "/auth/mfa/totp/setup",
+        Body::None,
+        S::UNAUTHORIZED,
+        "unauthenticated",
+    ));
+    cases.push(
+        case(
+            "api totp disable: not on",
+            M::POST,
+            "/auth/mfa/totp/disable",
+            Body::Json(json!({ "password": PASSWORD, "code": "123456" })),
+            S::CONFLICT,
+            "mfa_not_enabled",
+        )
+        .header("cookie", cookies),
+    );
+    cases.push(
+        case(
+            "api recovery codes: not on",
+            M::POST,
+            "/auth/mfa/recovery-codes",
+            Body::Json(json!({ "password": PASSWORD, "code": "abcde-fghjk" })),
+            S::CONFLICT,
+            "mfa_not_enabled",
+        )
+        .header("cookie", cookies),
+    );
+    cases.push(
+        case(
+            "api totp disable: overlong password",
+            M::POST,
+            "/auth/mfa/totp/disable",
+            Body::Json(json!({ "password": "p".repeat(5000), "code": "123456" })),
+            S::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+        )
+        .header("cookie", cookies),
+    );
+    cases.push(
+        case(
+            "api totp enable: nothing set up",
+            M::POST,
+            "/auth/mfa/totp/enable",
+            Body::Json(json!({ "code": "123456" })),
+            S::CONFLICT,
+            "mfa_setup_required",
+        )
+        .header("cookie", cookies),
+    );
 }
 
 /// Sends one case and says how it misbehaved, if it did.

@@ -31,4 +31,5 @@ mod sessions_and_audit;
 mod slow_clients;
 mod stalled_database;
 mod throttling;
+mod two_factor;
 mod webhooks;

@@ -22,6 +22,11 @@ async fn the_openapi_document_lists_every_route_the_router_has(backend: Backend)
     let expected: BTreeSet<String> = [
         "/auth/register",
         "/auth/login",
+        "/auth/login/mfa",
+        "/auth/mfa/totp/setup",
+        "/auth/mfa/totp/enable",
+        "/auth/mfa/totp/disable",
+        "/auth/mfa/recovery-codes",
         "/auth/refresh",
         "/auth/logout",
         "/auth/password",

@@ -60,9 +60,12 @@ impl ServerProcess {
     fn vars_for(env: &Environment, extra: &[(&str, &str)]) -> HashMap<String, String> {
         let mut vars = env.vars();
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        // Instances of one deployment share the signing key by configuration.
+        // Instances of one deployment share the signing and data keys by
+        // configuration.
         vars.entry("PORTCULLIS_JWT_KEYS".into())
             .or_insert_with(|| env.jwt_keys.clone());
+        vars.entry("PORTCULLIS_DATA_KEY".into())
+            .or_insert_with(|| env.data_key.clone());
         vars.entry("RUST_LOG".into())
             .or_insert_with(|| "warn".into());
         vars

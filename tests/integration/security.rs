@@ -598,6 +598,7 @@ async fn the_data_directory_and_the_database_files_are_private() {
         "portcullis.db-wal",
         "portcullis.db-shm",
         "jwt-signing.key",
+        "data-sealing.key",
     ] {
         assert_eq!(mode(file), 0o600, "{file}");
     }

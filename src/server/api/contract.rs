@@ -34,8 +34,9 @@ use crate::server::{
 pub const NO_CONTROL_CHARACTERS: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 
 /// Operations whose body may be omitted (`extract::OptionalJson`).
-const OPTIONAL_BODIES: [(&str, &str); 4] = [
+const OPTIONAL_BODIES: [(&str, &str); 5] = [
     ("/auth/refresh", "post"),
+    ("/auth/mfa/totp/setup", "post"),
     ("/auth/sessions/{id}", "delete"),
     ("/auth/email/verify/resend", "post"),
     ("/admin/v1/users/{id}/disable", "post"),
@@ -86,6 +87,7 @@ fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
         ("LoginRequest", "password"),
         ("ChangePasswordRequest", "current_password"),
         ("ChangeEmailRequest", "password"),
+        ("TotpConfirmRequest", "password"),
     ] {
         existing_password(field(openapi, schema, name), passwords);
     }
@@ -101,6 +103,15 @@ fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
         "ConfirmEmailChangeRequest",
     ] {
         field(openapi, schema, "token").pattern = Some(LINK_TOKEN_PATTERN.to_string());
+    }
+    field(openapi, "LoginMfaRequest", "mfa_token").pattern = Some(LINK_TOKEN_PATTERN.to_string());
+    // A code is six digits or a recovery code, spaces allowed, and never
+    // longer than `mfa::MAX_TYPED`; which one is right no schema can say (a
+    // wrong one is 422 `invalid_code`).
+    for schema in ["LoginMfaRequest", "TotpEnableRequest", "TotpConfirmRequest"] {
+        let code = field(openapi, schema, "code");
+        code.min_length = Some(1);
+        code.max_length = Some(crate::server::mfa::MAX_TYPED);
     }
 }
 

@@ -20,7 +20,7 @@ use crate::{
         error::AuthError,
         middleware::session::{AuthState, Credentials, SignedIn, bearer_token},
         passwords::Password,
-        service::{Issued, LogoutCredentials},
+        service::{Issued, LogoutCredentials, SignIn},
         state::AppState,
         time::Timestamp,
     },
@@ -189,6 +189,15 @@ pub struct MeResponse {
     /// Whether the address was confirmed through its emailed link.
     email_verified: bool,
     session_id: String,
+    mfa: MfaView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaView {
+    /// Whether signing in asks for a code from an authenticator app.
+    totp: bool,
+    /// Unused recovery codes.
+    recovery_codes_left: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -238,7 +247,7 @@ fn token_pair(issued: &Issued) -> TokenPair {
 }
 
 /// Hands tokens over the way the client asked: cookies or body, never both.
-fn deliver(
+pub(super) fn deliver(
     state: &AppState,
     cookies: &Cookies,
     issued: &Issued,
@@ -296,11 +305,15 @@ pub async fn register(
     ))
 }
 
-/// Sign in.
+/// Sign in. For an account with two-factor sign-in, a right password starts
+/// no session: the answer is 401 `mfa_required`, with a pending sign-in
+/// (`mfa_token` in the body for `"token_delivery": "body"`, else an HttpOnly
+/// cookie) to finish with `POST /auth/login/mfa`.
 #[utoipa::path(post, path = "/login", tag = "auth", request_body = LoginRequest,
     responses(
         (status = 200, body = AuthResponse, description = "Signed in"),
-        (status = 401, body = ErrorResponse, description = "`invalid_credentials` (unknown email and wrong password alike)"),
+        (status = 401, body = super::mfa::LoginRefusedResponse, description = "`invalid_credentials` (unknown email and wrong password alike); \
+            or `mfa_required`: the password was right, the second factor is next (`mfa_token`, `expires_in`)"),
         (status = 422, body = ErrorResponse, description = "`invalid_input`: a body the schema refuses (no email address, \
             an empty password, one longer than the limit once NFKC-normalised)"),
         (status = 429, body = ErrorResponse, description = "`throttled`: too many failed sign-ins for this account or from this address; \
@@ -313,17 +326,19 @@ pub async fn login(
     cookies: Cookies,
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
-) -> Result<Json<AuthResponse>, AuthError> {
-    let issued = state
+) -> Result<Response, AuthError> {
+    let signed_in = state
         .auth
         .login(&body.email, &Password::new(&body.password), &client)
         .await?;
-    Ok(Json(deliver(
-        &state,
-        &cookies,
-        &issued,
-        body.token_delivery,
-    )))
+    Ok(match signed_in {
+        SignIn::Complete(issued) => {
+            Json(deliver(&state, &cookies, &issued, body.token_delivery)).into_response()
+        }
+        SignIn::SecondFactor(pending) => {
+            super::mfa::second_factor_required(&state, &cookies, &pending, body.token_delivery)
+        }
+    })
 }
 
 /// Exchange a refresh token for new tokens. The old refresh token is retired;
@@ -653,13 +668,21 @@ pub async fn confirm_email_change(
         (status = 200, body = MeResponse),
         (status = 401, body = ErrorResponse, description = "`unauthenticated`, `session_ended` or `invalid_token`"),
     ))]
-pub async fn me(SignedIn(principal): SignedIn) -> Json<MeResponse> {
-    Json(MeResponse {
+pub async fn me(
+    State(state): State<AppState>,
+    SignedIn(principal): SignedIn,
+) -> Result<Json<MeResponse>, AuthError> {
+    let mfa = state.auth.mfa_status(&principal).await?;
+    Ok(Json(MeResponse {
         id: principal.user_id.to_string(),
         email: principal.email,
         email_verified: principal.email_verified,
         session_id: principal.session_id.to_string(),
-    })
+        mfa: MfaView {
+            totp: mfa.totp,
+            recovery_codes_left: mfa.recovery_codes_left,
+        },
+    }))
 }
 
 /// Live sign-out: a Server-Sent Events stream of this session. It sends

@@ -9,6 +9,7 @@ pub mod admin;
 mod contract;
 mod extract;
 mod handlers;
+mod mfa;
 
 use axum::{
     Extension, Router,
@@ -26,6 +27,7 @@ use super::{config::PasswordPolicy, state::AppState};
 use crate::auth::{AppError, ErrorCode};
 
 pub use handlers::*;
+pub use mfa::recovery_codes_file;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -124,6 +126,11 @@ fn parts(
     let (routes, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(register))
         .routes(routes!(login))
+        .routes(routes!(mfa::login_mfa))
+        .routes(routes!(mfa::totp_setup))
+        .routes(routes!(mfa::totp_enable))
+        .routes(routes!(mfa::totp_disable))
+        .routes(routes!(mfa::recovery_codes))
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(change_password))

@@ -17,6 +17,7 @@ mod error;
 mod events;
 pub mod live;
 pub mod mail;
+pub mod mfa;
 mod models;
 pub mod session_events;
 pub mod sessions;
@@ -31,6 +32,7 @@ pub(crate) use error::StoreContext;
 pub use error::{StoreError, StoreResult};
 pub use live::SourceEvent;
 pub use mail::{NewMail, OutboxMail};
+pub use mfa::{ChallengeRecord, MfaStatus, NewChallenge, TotpDisable, TotpEnable, TotpRecord};
 pub use models::*;
 pub use session_events::{EventDelivery, NewLockEvent, SessionEvent};
 pub use throttle::Reserved;
@@ -191,7 +193,20 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected();
-            Ok::<_, sqlx::Error>(SweepReport { sessions, events, throttles, links })
+            let mut challenges = sqlx::query("DELETE FROM mfa_challenges WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            // Authenticator apps set up and never confirmed.
+            challenges += sqlx::query(
+                "DELETE FROM user_totp WHERE enabled_at IS NULL AND created_at < $1",
+            )
+            .bind(now.minus(crate::server::service::SETUP_TTL))
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok::<_, sqlx::Error>(SweepReport { sessions, events, throttles, links, challenges })
         }.await),
             "Failed to sweep expired records",
         )
@@ -205,6 +220,9 @@ pub struct SweepReport {
     pub throttles: u64,
     /// Expired email links (password reset).
     pub links: u64,
+    /// Pending sign-ins that expired before their second step, and
+    /// authenticator apps set up but not confirmed in time.
+    pub challenges: u64,
 }
 
 /// A duration as PostgreSQL reads a setting in milliseconds.

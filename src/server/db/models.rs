@@ -145,6 +145,8 @@ pub enum RevokeReason {
     EmailChanged,
     /// An operator signed the user out, or disabled the account.
     Admin,
+    /// The account's owner turned two-factor sign-in off.
+    MfaDisabled,
 }
 
 impl RevokeReason {
@@ -160,6 +162,7 @@ impl RevokeReason {
             RevokeReason::PasswordReset => "password_reset",
             RevokeReason::EmailChanged => "email_changed",
             RevokeReason::Admin => "admin",
+            RevokeReason::MfaDisabled => "mfa_disabled",
         }
     }
 }
@@ -216,10 +219,24 @@ pub enum EventKind {
     /// An admin API key was created or revoked; the detail names it.
     ApiKeyCreated,
     ApiKeyRevoked,
+    /// A right password for an account with a second factor: a pending
+    /// sign-in waits for its code.
+    SecondFactorRequired,
+    /// A wrong, replayed or malformed code at a second step or a sensitive
+    /// action; never the code.
+    SecondFactorFailed,
+    /// An authenticator app was confirmed: two-factor sign-in is on.
+    TotpEnabled,
+    /// Two-factor sign-in was turned off; every other session ended.
+    TotpDisabled,
+    /// A recovery code was used; the detail says how many are left.
+    RecoveryCodeUsed,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 24] = [
+    pub const ALL: [EventKind; 30] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -244,6 +261,12 @@ impl EventKind {
         EventKind::UserDeleted,
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyRevoked,
+        EventKind::SecondFactorRequired,
+        EventKind::SecondFactorFailed,
+        EventKind::TotpEnabled,
+        EventKind::TotpDisabled,
+        EventKind::RecoveryCodeUsed,
+        EventKind::RecoveryCodesRegenerated,
     ];
 
     /// The kind a stored name stands for; `None` for a name this version does
@@ -280,6 +303,12 @@ impl EventKind {
             EventKind::UserDeleted => "user_deleted",
             EventKind::ApiKeyCreated => "api_key_created",
             EventKind::ApiKeyRevoked => "api_key_revoked",
+            EventKind::SecondFactorRequired => "second_factor_required",
+            EventKind::SecondFactorFailed => "second_factor_failed",
+            EventKind::TotpEnabled => "totp_enabled",
+            EventKind::TotpDisabled => "totp_disabled",
+            EventKind::RecoveryCodeUsed => "recovery_code_used",
+            EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 }

@@ -50,7 +50,7 @@ impl Store {
         id: UserId,
         old_hash: &str,
         new_hash: &str,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         // Conditional on the old hash, so a concurrent password change wins.
         on_pool!(self, pool => sqlx::query(
             "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
@@ -60,8 +60,7 @@ impl Store {
         .bind(new_hash)
         .execute(pool)
         .await
-        .map(|done| done.rows_affected()))
-        .map(drop)
+        .map(|done| done.rows_affected() == 1))
         .context("Failed to upgrade a password hash")
     }
 

@@ -80,6 +80,56 @@ pub fn session_stolen(recipient: &str, forgot_link: &str) -> NewMail {
     mail(recipient, "We signed out a Portcullis session", text, html)
 }
 
+/// What changed about an account's second factor, for [`second_factor`].
+#[derive(Clone, Copy, Debug)]
+pub enum FactorChange {
+    Enabled,
+    Disabled,
+    /// A recovery code was used to sign in; how many are left.
+    RecoveryCodeUsed {
+        left: i64,
+    },
+}
+
+/// A security notice about the account's second factor.
+pub fn second_factor(recipient: &str, change: FactorChange, forgot_link: &str) -> NewMail {
+    let (subject, said) = match change {
+        FactorChange::Enabled => (
+            "Two-factor sign-in is on for your Portcullis account".to_string(),
+            "Two-factor sign-in was just turned on for your Portcullis account: signing in \
+             now also asks for a code from your authenticator app."
+                .to_string(),
+        ),
+        FactorChange::Disabled => (
+            "Two-factor sign-in is off for your Portcullis account".to_string(),
+            "Two-factor sign-in was just turned off for your Portcullis account, and your \
+             other devices were signed out. Signing in now needs only the password."
+                .to_string(),
+        ),
+        FactorChange::RecoveryCodeUsed { left } => (
+            "A recovery code was used to sign in to your Portcullis account".to_string(),
+            format!(
+                "Someone signed in to your Portcullis account with one of its recovery codes. \
+                 {left} unused recovery codes are left."
+            ),
+        ),
+    };
+    let text = format!(
+        "{said}\n\nIf this wasn't you, someone else has your password: reset it at once here, \
+         which signs out every device:\n\n{forgot_link}\n"
+    );
+    let html = page(
+        &subject,
+        &format!(
+            "<p>{said}</p><p><strong>If this wasn't you</strong>, someone else has your password: \
+             <a href=\"{href}\">reset it at once</a>, which signs out every device.</p>",
+            said = escape(&said),
+            href = escape(forgot_link),
+        ),
+    );
+    mail(recipient, &subject, text, html)
+}
+
 /// "Confirm your email address", after registering: the link and how long
 /// it works.
 pub fn verify_email(recipient: &str, link: &str, ttl: Duration) -> NewMail {

@@ -1,5 +1,5 @@
 //! One-time recovery codes: ten per account, shown once, stored only as
-//! SHA-256 hashes. Each has 49.5 random bits (ten characters of a 31-letter
+//! salted SHA-256 hashes. Each has 49.5 random bits (ten characters of a 31-letter
 //! alphabet without look-alikes), far beyond guessing under the sign-in
 //! throttle, so a fast hash is enough (unlike passwords, they are not
 //! chosen by people).
@@ -36,9 +36,15 @@ pub fn normalize(typed: &str) -> Option<String> {
     (code.len() == 2 * GROUP && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
 }
 
-/// What is stored of a (normalized) code.
-pub fn hash(normalized: &str) -> Vec<u8> {
-    Sha256::digest(normalized.as_bytes()).to_vec()
+/// What is stored of a (normalized) code of `owner`: SHA-256 salted with the
+/// account's id (128 random bits), so one table of precomputed hashes does
+/// not serve every account.
+pub fn hash(owner: &[u8], normalized: &str) -> Vec<u8> {
+    let mut digest = Sha256::new();
+    digest.update(b"portcullis recovery code v1\0");
+    digest.update(owner);
+    digest.update(normalized.as_bytes());
+    digest.finalize().to_vec()
 }
 
 #[cfg(test)]
@@ -73,7 +79,15 @@ mod tests {
         ] {
             assert_eq!(normalize(bad), None, "{bad:?}");
         }
-        assert_eq!(hash("abcdefghjk"), hash(&normalize("ABCDE-FGHJK").unwrap()));
-        assert_ne!(hash("abcdefghjk"), hash("abcdefghjm"));
+        assert_eq!(
+            hash(b"owner", "abcdefghjk"),
+            hash(b"owner", &normalize("ABCDE-FGHJK").unwrap())
+        );
+        assert_ne!(hash(b"owner", "abcdefghjk"), hash(b"owner", "abcdefghjm"));
+        assert_ne!(
+            hash(b"owner", "abcdefghjk"),
+            hash(b"other", "abcdefghjk"),
+            "salted per account"
+        );
     }
 }

@@ -45,6 +45,21 @@ impl TotpSecret {
         TotpSecret(SecretSlice::from(bytes))
     }
 
+    /// A secret as an app takes it typed in: base32, spaces and case
+    /// forgiven. `None` for anything else.
+    pub fn from_base32(text: &str) -> Option<TotpSecret> {
+        let compact: String = text
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        totp_rs::Secret::Encoded(compact)
+            .to_bytes()
+            .ok()
+            .filter(|bytes| !bytes.is_empty())
+            .map(TotpSecret::from_bytes)
+    }
+
     pub fn expose_bytes(&self) -> &[u8] {
         self.0.expose_secret()
     }
@@ -190,6 +205,9 @@ mod tests {
         );
         assert!(uri.contains("issuer=Portcullis"), "{uri}");
         assert_eq!(secret.base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        let typed = TotpSecret::from_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq").unwrap();
+        assert_eq!(typed.expose_bytes(), secret.expose_bytes());
+        assert!(TotpSecret::from_base32("not base32!").is_none());
         assert_eq!(format!("{secret:?}"), "TotpSecret(..)");
     }
 }

@@ -1,7 +1,7 @@
 //! Credentials: creating an account, signing in with a password, changing
 //! it, and re-authenticating for sensitive actions.
 
-use super::{AuthService, Issued, Principal};
+use super::{AuthService, Issued, Principal, SignIn};
 use crate::server::{
     client::ClientInfo,
     db::{EventKind, NewUser, Registration, UserId, sessions::PasswordChange},
@@ -133,7 +133,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// Checks credentials and starts a session.
+    /// Checks credentials and starts a session, or, for an account with a
+    /// second factor, a pending sign-in (see `second_factor`).
     ///
     /// Unknown email and wrong password take the same path (a full argon2
     /// verification, against a dummy hash when there is no account), the same
@@ -143,7 +144,7 @@ impl AuthService {
         email: &str,
         password: &Password,
         client: &ClientInfo,
-    ) -> Result<Issued, AuthError> {
+    ) -> Result<SignIn, AuthError> {
         let email = Email::parse_existing(email)?;
         self.passwords
             .check_length(password)
@@ -217,6 +218,22 @@ impl AuthService {
                 .await;
             return Err(AuthError::EmailNotVerified);
         }
+        // The hash the password was just checked against, or its upgrade to
+        // current parameters.
+        let mut password_hash = user.password_hash.clone();
+        if verification.needs_rehash
+            && let Some(upgraded) = self
+                .upgrade_hash(user.id, &user.password_hash, password)
+                .await
+        {
+            password_hash = upgraded;
+        }
+        if let Some(pending) = self
+            .after_password(&user, &password_hash, client, now)
+            .await?
+        {
+            return Ok(SignIn::SecondFactor(pending));
+        }
         // Only if the password just checked is still the current one: a
         // password change that committed meanwhile wins.
         let mut issued = self
@@ -224,7 +241,7 @@ impl AuthService {
                 user.id,
                 user.email,
                 user.email_verified,
-                &user.password_hash,
+                &password_hash,
                 client,
                 now,
             )
@@ -234,10 +251,6 @@ impl AuthService {
                 other => other,
             })?;
         issued.device_cookie = Some(self.tokens.issue_device(&email.normalized));
-        if verification.needs_rehash {
-            self.upgrade_hash(user.id, &user.password_hash, password)
-                .await;
-        }
         self.audit
             .of(
                 EventKind::LoginSucceeded,
@@ -247,7 +260,7 @@ impl AuthService {
             )
             .await;
         self.notice_new_device(&issued.principal, client, now).await;
-        Ok(issued)
+        Ok(SignIn::Complete(Box::new(issued)))
     }
 
     /// Changes the password after checking the current one, ends every other
@@ -370,23 +383,34 @@ impl AuthService {
         self.tokens.verify_device(account, &cookie.0)
     }
 
-    /// Re-hashes with current parameters after a successful login. A failure
-    /// here must not fail the login, so it is logged and dropped.
-    async fn upgrade_hash(&self, user_id: UserId, old_hash: &str, password: &Password) {
-        let result: anyhow::Result<()> = async {
+    /// Re-hashes with current parameters after a right password: the new
+    /// hash, when it replaced `old_hash`. A failure here must not fail the
+    /// login, so it is logged and dropped.
+    async fn upgrade_hash(
+        &self,
+        user_id: UserId,
+        old_hash: &str,
+        password: &Password,
+    ) -> Option<String> {
+        let result: anyhow::Result<Option<String>> = async {
             let new_hash = self.passwords.hash(password).await?;
-            self.store
+            let replaced = self
+                .store
                 .upgrade_password_hash(user_id, old_hash, &new_hash)
                 .await?;
-            Ok(())
+            Ok(replaced.then_some(new_hash))
         }
         .await;
         match result {
-            Ok(()) => {
-                tracing::info!(user = %user_id, "password hash upgraded to current parameters")
+            Ok(upgraded) => {
+                if upgraded.is_some() {
+                    tracing::info!(user = %user_id, "password hash upgraded to current parameters");
+                }
+                upgraded
             }
             Err(error) => {
-                tracing::warn!(user = %user_id, error = ?error, "failed to upgrade a password hash")
+                tracing::warn!(user = %user_id, error = ?error, "failed to upgrade a password hash");
+                None
             }
         }
     }

@@ -27,6 +27,29 @@ impl AuthService {
         Timestamp::now() > principal.authenticated_at.plus(self.sessions.reauth_window)
     }
 
+    /// What a sensitive action asks for: a sign-in within the
+    /// re-authentication window, or else the password (checked, throttled,
+    /// and then counted as a fresh sign-in of this session).
+    pub(crate) async fn require_fresh(
+        &self,
+        principal: &Principal,
+        password: Option<&Password>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        if !self.needs_reauthentication(principal) {
+            return Ok(());
+        }
+        let password = password.ok_or(AuthError::ReauthRequired)?;
+        self.passwords
+            .check_length(password)
+            .map_err(|_| AuthError::ReauthRequired)?;
+        self.confirm_password(principal, password, client).await?;
+        self.store
+            .mark_reauthenticated(principal.session_id, Timestamp::now())
+            .await?;
+        Ok(())
+    }
+
     /// Ends one of the user's sessions, this one included. Needs a sign-in
     /// within the re-authentication window, or the password. Someone else's
     /// session is answered exactly like a session that does not exist.
@@ -38,16 +61,7 @@ impl AuthService {
         password: Option<&Password>,
         client: &ClientInfo,
     ) -> Result<bool, AuthError> {
-        if self.needs_reauthentication(principal) {
-            let password = password.ok_or(AuthError::ReauthRequired)?;
-            self.passwords
-                .check_length(password)
-                .map_err(|_| AuthError::ReauthRequired)?;
-            self.confirm_password(principal, password, client).await?;
-            self.store
-                .mark_reauthenticated(principal.session_id, Timestamp::now())
-                .await?;
-        }
+        self.require_fresh(principal, password, client).await?;
         let now = Timestamp::now();
         let revoked = self
             .store

@@ -6,8 +6,8 @@
 //! One file per capability: `credentials` (accounts and passwords),
 //! `refresh` (rotation and reuse detection), `logout`, `devices` (the
 //! session list and activity), `recovery` (reset links by email), `addresses` (confirming and
-//! changing the address), `notices` (security mail), with [`Throttle`] and [`Audit`] as parts they
-//! share. New ways to prove who someone is (an emailed reset link, a TOTP
+//! changing the address), `notices` (security mail), `second_factor` (TOTP and recovery
+//! codes), with [`Throttle`] and [`Audit`] as parts they share. New ways to prove who someone is (an emailed reset link, a TOTP
 //! code, a passkey) plug in at the same seams:
 //! - [`AuthService::start_session`] is the only way a session begins, so
 //!   rotation, logout, revocation and the device list apply to every
@@ -26,6 +26,7 @@ mod logout;
 mod notices;
 mod recovery;
 mod refresh;
+mod second_factor;
 mod throttle;
 
 pub use addresses::EmailChanged;
@@ -33,6 +34,7 @@ pub use admin::{Actor, Admin, MAX_LIST, UserRef, UserSessions};
 pub(crate) use audit::Audit;
 pub use logout::{LogoutCredentials, SessionRef};
 pub use recovery::RecoverySettings;
+pub use second_factor::{PENDING_SIGN_IN_TTL, PendingSignIn, SETUP_TTL, SignIn, TotpSetup};
 pub(crate) use throttle::Throttle;
 
 use super::{
@@ -40,6 +42,7 @@ use super::{
     config::{SessionSettings, ThrottleSettings},
     db::{NewSession, RefreshTokenRecord, SessionId, Store, UserId},
     error::AuthError,
+    mfa::SecondFactors,
     passwords::{HashFailure, Passwords},
     time::Timestamp,
     tokens::{RefreshToken, TokenIssuer, new_rotation_key},
@@ -78,6 +81,7 @@ pub struct AuthService {
     throttle: Throttle,
     audit: Audit,
     recovery: RecoverySettings,
+    factors: SecondFactors,
 }
 
 impl AuthService {
@@ -88,9 +92,11 @@ impl AuthService {
         sessions: SessionSettings,
         throttle: ThrottleSettings,
         recovery: RecoverySettings,
+        factors: SecondFactors,
     ) -> Self {
         AuthService {
             recovery,
+            factors,
             throttle: Throttle::new(store.clone(), throttle),
             audit: Audit::new(store.clone()),
             store,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::server::{
     client::ClientInfo,
     config::ThrottleSettings,
-    db::{LinkPurpose, Reserved, Store},
+    db::{LinkPurpose, Reserved, Store, UserId},
     error::AuthError,
     time::Timestamp,
 };
@@ -125,6 +125,18 @@ impl Throttle {
             });
         }
         keys
+    }
+
+    /// The counter of second-factor codes tried for one account (its second
+    /// sign-in step, and the actions that ask for a code), on the account
+    /// limit.
+    pub(crate) fn code_key(&self, user_id: UserId) -> ThrottleKey {
+        ThrottleKey {
+            key: format!("mfa:{user_id}"),
+            limit: self.settings.account_max_failures,
+            of_account: true,
+            guards_password: false,
+        }
     }
 
     /// The counters of a request that mails a link of `purpose` (a reset,
