@@ -94,6 +94,9 @@ SEMANTIC_422 = {
     ("POST", "/auth/mfa/totp/enable"): (set(), {"invalid_code"}),
     ("POST", "/auth/mfa/totp/disable"): ({"password"}, {"invalid_code", "invalid_current_password"}),
     ("POST", "/auth/mfa/recovery-codes"): ({"password"}, {"invalid_code", "invalid_current_password"}),
+    ("POST", "/auth/passkeys/register/finish"): (set(), {"invalid_input"}),
+    ("POST", "/auth/passkeys/login/finish"): (set(), {"invalid_input"}),
+    ("DELETE", "/auth/passkeys/{id}"): ({"password"}, {"invalid_current_password"}),
 }
 
 # Operations that may refuse schema-valid data with 400, and the one code

@@ -398,6 +398,7 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::LoginSucceeded => match detail {
             Some("totp") => "Signed in with an authenticator code".into(),
             Some("recovery_code") => "Signed in with a recovery code".into(),
+            Some("passkey") => "Signed in with a passkey".into(),
             _ => "Signed in".into(),
         },
         K::LoginFailed => match detail {
@@ -447,6 +448,14 @@ fn describe_event(event: &crate::server::db::EventRecord) -> String {
         K::RecoveryCodesRegenerated => {
             "New recovery codes made; the old ones no longer work".into()
         }
+        K::PasskeyAdded => match detail.and_then(|d| d.strip_prefix("passkey ")) {
+            Some(name) => format!("Passkey added: {name}"),
+            None => "Passkey added".into(),
+        },
+        K::PasskeyRemoved => match detail.and_then(|d| d.strip_prefix("passkey ")) {
+            Some(name) => format!("Passkey removed: {name}"),
+            None => "Passkey removed".into(),
+        },
     }
 }
 

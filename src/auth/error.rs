@@ -62,6 +62,11 @@ pub enum ErrorCode {
     MfaNotEnabled,
     /// Confirming an authenticator app that is not being set up.
     MfaSetupRequired,
+    /// A passkey prompt that expired or was answered already.
+    CeremonyExpired,
+    /// A passkey sign-in that did not verify, or an unknown passkey.
+    PasskeyRefused,
+    PasskeyExists,
     /// A cross-site request was refused.
     CrossSiteRequest,
     Throttled,
@@ -84,12 +89,13 @@ impl ErrorCode {
             // RFC 6750: a bearer token that is not accepted is a 401. (The
             // logout endpoint answers 400 instead, per its documented contract.)
             Unauthenticated | SessionEnded | InvalidCredentials | InvalidToken | MfaRequired
-            | MfaExpired => 401,
+            | MfaExpired | PasskeyRefused => 401,
             ReauthRequired | CrossSiteRequest | EmailNotVerified | AccountDisabled => 403,
             NotFound => 404,
             MethodNotAllowed => 405,
             RequestTimeout => 408,
-            EmailTaken | MfaAlreadyEnabled | MfaNotEnabled | MfaSetupRequired => 409,
+            EmailTaken | MfaAlreadyEnabled | MfaNotEnabled | MfaSetupRequired | CeremonyExpired
+            | PasskeyExists => 409,
             PayloadTooLarge => 413,
             UnsupportedMediaType => 415,
             InvalidInput
@@ -134,6 +140,9 @@ impl ErrorCode {
             MfaAlreadyEnabled => "mfa_already_enabled",
             MfaNotEnabled => "mfa_not_enabled",
             MfaSetupRequired => "mfa_setup_required",
+            CeremonyExpired => "ceremony_expired",
+            PasskeyRefused => "passkey_refused",
+            PasskeyExists => "passkey_exists",
             CrossSiteRequest => "cross_site_request",
             Throttled => "throttled",
             TooManyStreams => "too_many_streams",

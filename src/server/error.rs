@@ -84,6 +84,18 @@ pub enum AuthError {
     TotpAlreadyEnabled,
     #[error("two-factor sign-in is not on")]
     TotpNotEnabled,
+    /// A passkey prompt (a WebAuthn ceremony) that is unknown, was answered
+    /// already, or expired.
+    #[error("WebAuthn ceremony expired")]
+    CeremonyExpired,
+    /// A passkey sign-in that did not verify, or whose passkey is not (or no
+    /// longer) registered.
+    #[error("passkey refused")]
+    PasskeyRefused,
+    #[error("passkey registered already")]
+    PasskeyExists,
+    #[error("no such passkey")]
+    UnknownPasskey,
     /// Confirming an authenticator app that was not set up, or whose set-up
     /// expired.
     #[error("no authenticator app is being set up")]
@@ -281,6 +293,19 @@ impl AuthError {
                 C::MfaSetupRequired,
                 "Start setting up the authenticator app again: the set-up expired or was not started.",
             ),
+            AuthError::CeremonyExpired => AppError::new(
+                C::CeremonyExpired,
+                "This passkey prompt expired or was answered already. Try again.",
+            ),
+            AuthError::PasskeyRefused => AppError::new(
+                C::PasskeyRefused,
+                "This passkey could not sign you in: it is not registered here, or was removed. \
+                 Sign in with your password.",
+            ),
+            AuthError::PasskeyExists => {
+                AppError::new(C::PasskeyExists, "This passkey is registered already.")
+            }
+            AuthError::UnknownPasskey => AppError::new(C::NotFound, "No such passkey."),
             AuthError::NotFound => AppError::new(C::NotFound, "No such session."),
             AuthError::UnknownUser => AppError::new(C::NotFound, "No such user."),
             AuthError::UnknownApiKey => AppError::new(C::NotFound, "No such API key."),

@@ -17,6 +17,7 @@ pub mod live;
 pub mod mail;
 pub mod mfa;
 pub mod middleware;
+pub mod passkeys;
 pub mod passwords;
 pub mod readiness;
 pub mod serve;

@@ -30,10 +30,11 @@ use super::{
     mail::{self, Links, MailQueue, Mailer},
     mfa::SecondFactors,
     middleware::{csrf, deadlines, headers, links, server_fn_status, session},
+    passkeys::RelyingParty,
     passwords::Passwords,
     readiness::{healthz, prepare_schema, readyz, require_schema},
     serve::{raise_open_file_limit, serve},
-    service::{AuthService, RecoverySettings},
+    service::{AuthService, RecoverySettings, SignInMethods},
     state::{AppState, StateInner},
     static_files::static_routes,
     sweeper,
@@ -85,7 +86,10 @@ impl Application {
         let store = Store::connect_lazy(&settings.database)?;
         let keys = load_jwt_keys(&settings, store.engine())?;
         let tokens = TokenIssuer::new(&keys, &settings.jwt)?;
-        let factors = SecondFactors::new(&load_data_keys(&settings, store.engine())?)?;
+        let methods = SignInMethods {
+            totp: SecondFactors::new(&load_data_keys(&settings, store.engine())?)?,
+            passkeys: RelyingParty::of(settings.public_url.as_deref(), &origins)?.webauthn()?,
+        };
         let passwords = Passwords::new(settings.passwords, settings.hashing).await?;
         let mailer = Arc::new(Mailer::new(&settings.mail, &settings.data_dir)?);
         let mail_queue = MailQueue::default();
@@ -100,7 +104,7 @@ impl Application {
                 mail_queue.clone(),
                 &settings.mail,
             ),
-            factors,
+            methods,
         ));
         tracing::info!(to = %mailer.describe(), "mail is delivered to");
 

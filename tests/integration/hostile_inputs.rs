@@ -1629,7 +1629,115 @@ fn cases(app: &TestApp, f: &Fixtures) -> Vec<Case> {
         .header("origin", "null"),
     );
     second_factor_cases(&mut cases, &cookies);
+    passkey_cases(&mut cases, &cookies);
     cases
+}
+
+/// The passkey fields: answers that are not WebAuthn answers, ceremonies that
+/// were never started, names that are not names.
+fn passkey_cases(cases: &mut Vec<Case>, cookies: &str) {
+    use Method as M;
+    use StatusCode as S;
+    let unknown = URL_SAFE_NO_PAD.encode([9u8; 32]);
+    let answer = json!({
+        "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+        "response": { "authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": "AAAA" },
+        "extensions": {}
+    });
+    for (what, credential) in [
+        ("not an object", json!("credential")),
+        ("empty", json!({})),
+        ("a NUL", json!({ "id": "\u{0}", "rawId": "\u{0}" })),
+        ("very long", json!({ "id": "A".repeat(100_000) })),
+    ] {
+        cases.push(case(
+            format!("api passkey sign-in: {what} answer"),
+            M::POST,
+            "/auth/passkeys/login/finish",
+            Body::Json(json!({ "ceremony": unknown, "credential": credential })),
+            if what == "very long" {
+                S::PAYLOAD_TOO_LARGE
+            } else {
+                S::UNPROCESSABLE_ENTITY
+            },
+            if what == "very long" {
+                "payload_too_large"
+            } else {
+                "invalid_input"
+            },
+        ));
+    }
+    for (what, ceremony) in [
+        ("unknown", unknown.clone()),
+        ("malformed", "' OR 1=1 --".to_string()),
+        ("a NUL", "abc\u{0}".to_string()),
+    ] {
+        cases.push(case(
+            format!("api passkey sign-in: {what} ceremony"),
+            M::POST,
+            "/auth/passkeys/login/finish",
+            Body::Json(json!({ "ceremony": ceremony, "credential": answer })),
+            S::CONFLICT,
+            "ceremony_expired",
+        ));
+    }
+    for (what, name) in [
+        ("overlong", "n".repeat(65)),
+        ("a NUL", "Lap\u{0}top".to_string()),
+        ("a newline", "Lap\ntop".to_string()),
+    ] {
+        cases.push(
+            case(
+                format!("api passkey registration: {what} name"),
+                M::POST,
+                "/auth/passkeys/register/finish",
+                Body::Json(json!({ "ceremony": unknown, "credential": {
+                    "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+                    "response": { "attestationObject": "AAAA", "clientDataJSON": "AAAA" },
+                    "extensions": {}
+                }, "name": name })),
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+            )
+            .header("cookie", cookies),
+        );
+    }
+    cases.push(
+        case(
+            "api passkey registration: a ceremony never started",
+            M::POST,
+            "/auth/passkeys/register/finish",
+            Body::Json(json!({ "ceremony": unknown, "credential": {
+                "id": "AAAA", "rawId": "AAAA", "type": "public-key",
+                "response": { "attestationObject": "AAAA", "clientDataJSON": "AAAA" },
+                "extensions": {}
+            } })),
+            S::CONFLICT,
+            "ceremony_expired",
+        )
+        .header("cookie", cookies),
+    );
+    for id in ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "%00"] {
+        cases.push(
+            case(
+                format!("api passkey removal: {id}"),
+                M::DELETE,
+                &format!("/auth/passkeys/{id}"),
+                Body::None,
+                S::NOT_FOUND,
+                "not_found",
+            )
+            .header("cookie", cookies),
+        );
+    }
+    cases.push(case(
+        "api passkey list: anonymous",
+        M::GET,
+        "/auth/passkeys",
+        Body::None,
+        S::UNAUTHORIZED,
+        "unauthenticated",
+    ));
 }
 
 /// The second-factor fields: codes that are not codes, and pending sign-ins

@@ -19,6 +19,7 @@ mod login_under_load;
 mod logout;
 mod multi_instance;
 mod openapi;
+mod passkeys;
 mod properties;
 mod races;
 mod recovery;

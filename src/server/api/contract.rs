@@ -34,7 +34,9 @@ use crate::server::{
 pub const NO_CONTROL_CHARACTERS: &str = r"^[^\u0000-\u001F\u007F-\u009F]*$";
 
 /// Operations whose body may be omitted (`extract::OptionalJson`).
-const OPTIONAL_BODIES: [(&str, &str); 5] = [
+const OPTIONAL_BODIES: [(&str, &str); 7] = [
+    ("/auth/passkeys/register/start", "post"),
+    ("/auth/passkeys/{id}", "delete"),
     ("/auth/refresh", "post"),
     ("/auth/mfa/totp/setup", "post"),
     ("/auth/sessions/{id}", "delete"),
@@ -105,6 +107,12 @@ fn constrain_inputs(openapi: &mut OpenApi, passwords: PasswordPolicy) {
         field(openapi, schema, "token").pattern = Some(LINK_TOKEN_PATTERN.to_string());
     }
     field(openapi, "LoginMfaRequest", "mfa_token").pattern = Some(LINK_TOKEN_PATTERN.to_string());
+    for schema in ["PasskeyRegistrationFinish", "PasskeySignInFinish"] {
+        field(openapi, schema, "ceremony").pattern = Some(LINK_TOKEN_PATTERN.to_string());
+    }
+    let name = field(openapi, "PasskeyRegistrationFinish", "name");
+    name.max_length = Some(crate::server::service::MAX_PASSKEY_NAME);
+    name.pattern = Some(NO_CONTROL_CHARACTERS.to_string());
     // A code is six digits or a recovery code, spaces allowed, and never
     // longer than `mfa::MAX_TYPED`; which one is right no schema can say (a
     // wrong one is 422 `invalid_code`).

@@ -228,7 +228,7 @@ pub struct ErrorResponse {
     retry_after: Option<u64>,
 }
 
-fn message(text: &str) -> MessageResponse {
+pub(super) fn message(text: &str) -> MessageResponse {
     MessageResponse {
         message: text.to_string(),
         tokens: None,

@@ -10,6 +10,7 @@ mod contract;
 mod extract;
 mod handlers;
 mod mfa;
+mod passkeys;
 
 use axum::{
     Extension, Router,
@@ -40,6 +41,7 @@ pub use mfa::recovery_codes_file;
     ),
     tags(
         (name = "auth", description = "Credentials and sessions"),
+        (name = "passkeys", description = "WebAuthn passkeys: add one, sign in with one (no email, no password), list and remove them"),
         (name = "admin", description = "Operators' actions under /admin/v1, with an admin API key \
             (`portcullis admin api-key create NAME`) as `Authorization: Bearer <key>`; cookies are never read")
     ),
@@ -131,6 +133,12 @@ fn parts(
         .routes(routes!(mfa::totp_enable))
         .routes(routes!(mfa::totp_disable))
         .routes(routes!(mfa::recovery_codes))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::login_start))
+        .routes(routes!(passkeys::login_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::remove))
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(change_password))

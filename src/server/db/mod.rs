@@ -19,6 +19,7 @@ pub mod live;
 pub mod mail;
 pub mod mfa;
 mod models;
+pub mod passkeys;
 pub mod session_events;
 pub mod sessions;
 mod throttle;
@@ -34,6 +35,7 @@ pub use live::SourceEvent;
 pub use mail::{NewMail, OutboxMail};
 pub use mfa::{ChallengeRecord, MfaStatus, NewChallenge, TotpDisable, TotpEnable, TotpRecord};
 pub use models::*;
+pub use passkeys::{NewPasskey, PasskeyRecord};
 pub use session_events::{EventDelivery, NewLockEvent, SessionEvent};
 pub use throttle::Reserved;
 
@@ -198,6 +200,11 @@ impl Store {
                 .execute(pool)
                 .await?
                 .rows_affected();
+            challenges += sqlx::query("DELETE FROM webauthn_challenges WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected();
             // Authenticator apps set up and never confirmed.
             challenges += sqlx::query(
                 "DELETE FROM user_totp WHERE enabled_at IS NULL AND created_at < $1",
@@ -220,8 +227,9 @@ pub struct SweepReport {
     pub throttles: u64,
     /// Expired email links (password reset).
     pub links: u64,
-    /// Pending sign-ins that expired before their second step, and
-    /// authenticator apps set up but not confirmed in time.
+    /// Pending sign-ins that expired before their second step, passkey
+    /// prompts never answered, and authenticator apps set up but not
+    /// confirmed in time.
     pub challenges: u64,
 }
 

@@ -233,10 +233,14 @@ pub enum EventKind {
     RecoveryCodeUsed,
     /// New recovery codes replaced the old ones.
     RecoveryCodesRegenerated,
+    /// A passkey was added; the detail names it.
+    PasskeyAdded,
+    /// A passkey was removed; the detail names it.
+    PasskeyRemoved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 30] = [
+    pub const ALL: [EventKind; 32] = [
         EventKind::Registered,
         EventKind::LoginSucceeded,
         EventKind::LoginFailed,
@@ -267,6 +271,8 @@ impl EventKind {
         EventKind::TotpDisabled,
         EventKind::RecoveryCodeUsed,
         EventKind::RecoveryCodesRegenerated,
+        EventKind::PasskeyAdded,
+        EventKind::PasskeyRemoved,
     ];
 
     /// The kind a stored name stands for; `None` for a name this version does
@@ -309,6 +315,8 @@ impl EventKind {
             EventKind::TotpDisabled => "totp_disabled",
             EventKind::RecoveryCodeUsed => "recovery_code_used",
             EventKind::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            EventKind::PasskeyAdded => "passkey_added",
+            EventKind::PasskeyRemoved => "passkey_removed",
         }
     }
 }

@@ -130,6 +130,37 @@ pub fn second_factor(recipient: &str, change: FactorChange, forgot_link: &str) -
     mail(recipient, &subject, text, html)
 }
 
+/// A passkey was added to the account, or removed from it.
+pub fn passkey_changed(recipient: &str, name: &str, added: bool, forgot_link: &str) -> NewMail {
+    let (subject, said) = if added {
+        (
+            "A passkey was added to your Portcullis account",
+            format!(
+                "A passkey named \"{name}\" was just added to your Portcullis account: it signs in without a password."
+            ),
+        )
+    } else {
+        (
+            "A passkey was removed from your Portcullis account",
+            format!("The passkey named \"{name}\" was just removed from your Portcullis account."),
+        )
+    };
+    let text = format!(
+        "{said}\n\nIf this wasn't you, someone else is signed in to your account: reset your \
+         password at once here, which signs out every device:\n\n{forgot_link}\n"
+    );
+    let html = page(
+        subject,
+        &format!(
+            "<p>{said}</p><p><strong>If this wasn't you</strong>, someone else is signed in to your \
+             account: <a href=\"{href}\">reset your password at once</a>, which signs out every device.</p>",
+            said = escape(&said),
+            href = escape(forgot_link),
+        ),
+    );
+    mail(recipient, subject, text, html)
+}
+
 /// "Confirm your email address", after registering: the link and how long
 /// it works.
 pub fn verify_email(recipient: &str, link: &str, ttl: Duration) -> NewMail {

@@ -24,6 +24,7 @@ mod credentials;
 mod devices;
 mod logout;
 mod notices;
+mod passkeys;
 mod recovery;
 mod refresh;
 mod second_factor;
@@ -33,6 +34,7 @@ pub use addresses::EmailChanged;
 pub use admin::{Actor, Admin, MAX_LIST, UserRef, UserSessions};
 pub(crate) use audit::Audit;
 pub use logout::{LogoutCredentials, SessionRef};
+pub use passkeys::{CeremonyStart, MAX_PASSKEY_NAME};
 pub use recovery::RecoverySettings;
 pub use second_factor::{PENDING_SIGN_IN_TTL, PendingSignIn, SETUP_TTL, SignIn, TotpSetup};
 pub(crate) use throttle::Throttle;
@@ -82,6 +84,15 @@ pub struct AuthService {
     audit: Audit,
     recovery: RecoverySettings,
     factors: SecondFactors,
+    /// The WebAuthn relying party (see `server::passkeys`).
+    passkeys: webauthn_rs::Webauthn,
+}
+
+/// The ways to prove who someone is beyond the password, each with its keys
+/// or configuration.
+pub struct SignInMethods {
+    pub totp: SecondFactors,
+    pub passkeys: webauthn_rs::Webauthn,
 }
 
 impl AuthService {
@@ -92,11 +103,12 @@ impl AuthService {
         sessions: SessionSettings,
         throttle: ThrottleSettings,
         recovery: RecoverySettings,
-        factors: SecondFactors,
+        methods: SignInMethods,
     ) -> Self {
         AuthService {
             recovery,
-            factors,
+            factors: methods.totp,
+            passkeys: methods.passkeys,
             throttle: Throttle::new(store.clone(), throttle),
             audit: Audit::new(store.clone()),
             store,
