@@ -21,12 +21,12 @@ test.describe('sign-in form', () => {
     // server's first lockout is 30 s, see playwright.config.ts).
     for (let attempt = 1; attempt <= 5; attempt++) {
       await page.getByLabel('Password', { exact: true }).fill(`wrong guess number ${attempt}`);
-      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click();
       await expect(alert).toHaveText(BAD_CREDENTIALS);
-      await expect(page.getByRole('button', { name: 'Sign in' })).toBeEnabled();
+      await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeEnabled();
     }
     await page.getByLabel('Password', { exact: true }).fill(creds.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await expect(alert).toHaveText(/^Too many attempts\. Try again in \d+ seconds?\.$/);
     await expect(page).toHaveURL(/\/login/);
   });

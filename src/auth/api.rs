@@ -476,7 +476,7 @@ pub(super) fn session_user(principal: &Principal) -> SessionUser {
 }
 
 #[cfg(feature = "ssr")]
-fn moment(t: crate::server::time::Timestamp) -> super::Moment {
+pub(super) fn moment(t: crate::server::time::Timestamp) -> super::Moment {
     super::Moment {
         iso: t.to_rfc3339(),
         display: t.to_display(),

@@ -6,6 +6,7 @@ mod error;
 mod mfa;
 mod next;
 mod notice;
+mod passkeys;
 mod types;
 
 pub use api::*;
@@ -13,4 +14,5 @@ pub use error::{AppError, ErrorCode};
 pub use mfa::*;
 pub use next::{safe_next_path, verify_path};
 pub use notice::Notice;
+pub use passkeys::*;
 pub use types::*;

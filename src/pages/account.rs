@@ -2,7 +2,7 @@ use leptos::{html::Form, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{NavigateOptions, hooks::use_navigate};
 
-use super::two_factor::TwoFactorSection;
+use super::{passkeys::PasskeysSection, two_factor::TwoFactorSection};
 use crate::{
     auth::{
         ActivityEntry, ChangeEmail, ChangePassword, DeviceSession, LogoutScope, Notice,
@@ -82,6 +82,8 @@ fn Account(user: SessionUser) -> impl IntoView {
             <EmailSection user set_notice />
 
             <TwoFactorSection set_notice />
+
+            <PasskeysSection set_notice />
 
             <section class="card" aria-labelledby="password-title">
                 <h2 id="password-title">"Change password"</h2>

@@ -6,10 +6,13 @@ use leptos_router::{
 };
 
 use crate::{
-    auth::{AuthStatus, ErrorCode, Login, Notice, ResendVerification},
+    auth::{
+        AuthStatus, ErrorCode, Login, Notice, ResendVerification, passkey_second_step_options,
+        passkey_sign_in_options, sign_in_with_passkey, verify_with_passkey,
+    },
     components::{
         AuthContext, Field, FormAlert, QueryNotice, SubmitButton, encode_query_value, field_error,
-        general_error, go_on_after_sign_in, next_from_query,
+        general_error, get_passkey, go_on_after_sign_in, next_from_query, passkeys_supported,
     },
 };
 
@@ -55,9 +58,76 @@ pub fn LoginPage() -> impl IntoView {
                     <SubmitButton pending=resend.pending() label="Send the link again" pending_label="Sending…" class="button secondary" />
                 </ActionForm>
             </Show>
+            <PasskeySignIn next />
             <p class="switch"><A href="/forgot-password">"Forgot your password?"</A></p>
             <p class="switch">"New to Portcullis? " <A href=register_href>"Create an account"</A></p>
         </section>
+    }
+}
+
+/// "Sign in with a passkey": no email, no password; or, with `second_step`,
+/// a passkey in place of the code for this browser's pending sign-in.
+/// Offered only once the page is interactive in a browser that can do
+/// WebAuthn (progressive enhancement: without JavaScript the button is
+/// simply not there).
+#[component]
+pub fn PasskeySignIn(
+    next: Memo<Option<String>>,
+    #[prop(optional)] second_step: bool,
+) -> impl IntoView {
+    let auth = AuthContext::expect();
+    let navigate = use_navigate();
+    let (supported, set_supported) = signal(false);
+    Effect::new(move |_| set_supported.set(passkeys_supported()));
+    let (error, set_error) = signal(None::<String>);
+    let sign_in = Action::new_local(move |_: &()| async move {
+        let prompt = match second_step {
+            true => passkey_second_step_options().await,
+            false => passkey_sign_in_options().await,
+        }
+        .map_err(|e| e.message)?;
+        let answer = get_passkey(&prompt.options).await?;
+        match second_step {
+            true => verify_with_passkey(prompt.ceremony, answer).await,
+            false => sign_in_with_passkey(prompt.ceremony, answer).await,
+        }
+        .map_err(|e| e.message)
+    });
+    let label = if second_step {
+        "Use a passkey instead"
+    } else {
+        "Sign in with a passkey"
+    };
+    Effect::new(move |_| match sign_in.value().get() {
+        Some(Ok(_)) => {
+            auth.signed_in();
+            navigate(
+                &next.get_untracked().unwrap_or_else(|| "/".into()),
+                Default::default(),
+            );
+        }
+        Some(Err(message)) => set_error.set(Some(message)),
+        None => {}
+    });
+    view! {
+        <Show when=move || supported.get()>
+            <div class="form passkey-sign-in">
+                <button
+                    type="button"
+                    class="button secondary"
+                    disabled=move || sign_in.pending().get()
+                    on:click=move |_| {
+                        set_error.set(None);
+                        sign_in.dispatch(());
+                    }
+                >
+                    {move || if sign_in.pending().get() { "Waiting for your passkey…" } else { label }}
+                </button>
+                <Show when=move || error.get().is_some()>
+                    <p class="field-error" role="alert">{move || error.get()}</p>
+                </Show>
+            </div>
+        </Show>
     }
 }
 

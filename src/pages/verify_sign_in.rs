@@ -12,7 +12,7 @@ use crate::{
         Field, FormAlert, QueryNotice, SubmitButton, field_error, general_error,
         go_on_after_sign_in, next_from_query,
     },
-    pages::login::LeaveIfSignedIn,
+    pages::login::{LeaveIfSignedIn, PasskeySignIn},
 };
 
 #[component]
@@ -69,6 +69,7 @@ pub fn VerifySignInPage() -> impl IntoView {
                     </button>
                 </p>
             </Show>
+            <PasskeySignIn next second_step=true />
             <Show when=move || expired.get()>
                 <p class="switch"><A href=Notice::SignInExpired.url()>"Sign in again"</A></p>
             </Show>

@@ -28,6 +28,7 @@ backend_tests!(
     the_sign_counter_must_grow,
     removing_needs_a_fresh_sign_in_and_the_passkey_then_signs_in_no_more,
     a_passkey_is_both_factors_for_an_account_with_two_factor_sign_in,
+    a_passkey_can_be_the_second_step_after_a_password,
 );
 
 /// The origin browsers use for passkeys in development: `localhost` on the
@@ -568,12 +569,10 @@ async fn removing_needs_a_fresh_sign_in_and_the_passkey_then_signs_in_no_more(ba
     );
 }
 
-async fn a_passkey_is_both_factors_for_an_account_with_two_factor_sign_in(backend: Backend) {
+/// Turns two-factor sign-in on for the account `app.client` is signed in as.
+async fn turn_on_totp(app: &TestApp) {
     use portcullis::server::mfa::totp::TotpSecret;
-    let app = TestApp::spawn(backend).await;
-    let email = app.signed_up_user().await;
-    let user = user_id(&app.client, &app).await;
-    let setup: Value = post(&app.client, &app, "/auth/mfa/totp/setup", json!({}))
+    let setup: Value = post(&app.client, app, "/auth/mfa/totp/setup", json!({}))
         .await
         .json()
         .await
@@ -585,19 +584,20 @@ async fn a_passkey_is_both_factors_for_an_account_with_two_factor_sign_in(backen
         .as_secs();
     let response = post(
         &app.client,
-        &app,
+        app,
         "/auth/mfa/totp/enable",
         json!({ "code": secret.code_at(now) }),
     )
     .await;
     assert_eq!(response.status(), StatusCode::OK);
-    let mut authenticator = SoftPasskey::new(true);
-    let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
-    // The password alone asks for a code; the passkey does not.
-    let (password_only, _) = app.new_browser();
+}
+
+/// The password step in a new browser: `mfa_required`, a pending sign-in.
+async fn password_step(app: &TestApp, email: &str) -> Client {
+    let (client, _) = app.new_browser();
     let response = post(
-        &password_only,
-        &app,
+        &client,
+        app,
         "/auth/login",
         json!({ "email": email, "password": PASSWORD }),
     )
@@ -606,8 +606,87 @@ async fn a_passkey_is_both_factors_for_an_account_with_two_factor_sign_in(backen
         error_code(response).await,
         (StatusCode::UNAUTHORIZED, "mfa_required".into())
     );
+    client
+}
+
+async fn a_passkey_is_both_factors_for_an_account_with_two_factor_sign_in(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.signed_up_user().await;
+    let user = user_id(&app.client, &app).await;
+    turn_on_totp(&app).await;
+    let mut authenticator = SoftPasskey::new(true);
+    let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
+    // The password alone asks for a code; the passkey does not.
+    password_step(&app, &email).await;
     let (response, browser, _) =
         passkey_sign_in(&app, &mut authenticator, &credential_id, &user).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(user_id(&browser, &app).await, user);
+}
+
+async fn a_passkey_can_be_the_second_step_after_a_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.signed_up_user().await;
+    let user = user_id(&app.client, &app).await;
+    turn_on_totp(&app).await;
+    let mut authenticator = SoftPasskey::new(true);
+    let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
+
+    // Without a pending sign-in there is no second step to take.
+    let (stranger, _) = app.new_browser();
+    let response =
+        server_fn_with(&stranger, &app.address, "passkey_second_step_options", &[]).await;
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::UNAUTHORIZED, "mfa_expired".into())
+    );
+
+    let browser = password_step(&app, &email).await;
+    let response = server_fn_with(&browser, &app.address, "passkey_second_step_options", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let prompt: Value = response.json().await.unwrap();
+    let options: Value = serde_json::from_str(prompt["options"].as_str().unwrap()).unwrap();
+    let allowed = options["publicKey"]["allowCredentials"].as_array().unwrap();
+    assert_eq!(allowed.len(), 1, "the account's passkeys: {options}");
+    assert_eq!(allowed[0]["id"], credential_id.as_str());
+    let options: RequestChallengeResponse = serde_json::from_value(options).unwrap();
+    let answer = authenticator
+        .do_authentication(origin(&app), options)
+        .expect("the authenticator signs");
+    let answer = serde_json::to_string(&answer).unwrap();
+    let ceremony = prompt["ceremony"].as_str().unwrap();
+    let response = server_fn_with(
+        &browser,
+        &app.address,
+        "verify_with_passkey",
+        &[("ceremony", ceremony), ("credential", &answer)],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(user_id(&browser, &app).await, user);
+    // The pending sign-in and the ceremony are spent.
+    let response = server_fn_with(
+        &browser,
+        &app.address,
+        "verify_with_passkey",
+        &[("ceremony", ceremony), ("credential", &answer)],
+    )
+    .await;
+    assert_eq!(
+        error_code(response).await,
+        (StatusCode::UNAUTHORIZED, "mfa_expired".into())
+    );
+    let activity: Value = server_fn_with(&browser, &app.address, "activity", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry["description"] == "Signed in with a passkey"),
+        "{activity}"
+    );
 }

@@ -313,6 +313,25 @@ impl Store {
         .context("Failed to count an attempt at a pending sign-in")
     }
 
+    /// Whose a live pending sign-in with attempts left is, counting no
+    /// attempt (starting a passkey prompt checks nothing).
+    pub async fn pending_sign_in_user(
+        &self,
+        token_hash: &[u8],
+        now: Timestamp,
+    ) -> StoreResult<Option<UserId>> {
+        on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT user_id FROM mfa_challenges WHERE token_hash = $1 AND expires_at > $2 \
+             AND attempts < $3",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .bind(crate::server::service::PENDING_SIGN_IN_ATTEMPTS)
+        .fetch_optional(pool)
+        .await)
+        .context("Failed to look up a pending sign-in")
+    }
+
     /// Spends a pending sign-in: `true` for exactly one caller.
     pub async fn spend_challenge(&self, token_hash: &[u8]) -> StoreResult<bool> {
         on_pool!(self, pool => sqlx::query("DELETE FROM mfa_challenges WHERE token_hash = $1")

@@ -12,6 +12,8 @@ use crate::server::time::Timestamp;
 pub enum Ceremony {
     Register,
     SignIn,
+    /// A passkey as the second step of a pending sign-in.
+    SecondStep,
 }
 
 impl Ceremony {
@@ -19,6 +21,7 @@ impl Ceremony {
         match self {
             Ceremony::Register => "register",
             Ceremony::SignIn => "sign_in",
+            Ceremony::SecondStep => "second_step",
         }
     }
 }

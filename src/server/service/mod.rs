@@ -36,13 +36,15 @@ pub(crate) use audit::Audit;
 pub use logout::{LogoutCredentials, SessionRef};
 pub use passkeys::{CeremonyStart, MAX_PASSKEY_NAME};
 pub use recovery::RecoverySettings;
-pub use second_factor::{PENDING_SIGN_IN_TTL, PendingSignIn, SETUP_TTL, SignIn, TotpSetup};
+pub use second_factor::{
+    PENDING_SIGN_IN_ATTEMPTS, PENDING_SIGN_IN_TTL, PendingSignIn, SETUP_TTL, SignIn, TotpSetup,
+};
 pub(crate) use throttle::Throttle;
 
 use super::{
     client::ClientInfo,
     config::{SessionSettings, ThrottleSettings},
-    db::{NewSession, RefreshTokenRecord, SessionId, Store, UserId},
+    db::{EventKind, NewSession, RefreshTokenRecord, SessionId, Store, UserId, UserRecord},
     error::AuthError,
     mfa::SecondFactors,
     passwords::{HashFailure, Passwords},
@@ -219,6 +221,47 @@ impl AuthService {
             refresh_expires_at: expires_at,
             device_cookie: None,
         })
+    }
+
+    /// The end of every sign-in that proved who someone is (a password, a
+    /// second factor, a passkey): the session (checked against
+    /// `password_hash`, see `start_session`), the device cookie, the audit
+    /// event naming `method`, and the new-device notice.
+    pub(super) async fn signed_in_by(
+        &self,
+        user: &UserRecord,
+        password_hash: &str,
+        method: Option<&str>,
+        client: &ClientInfo,
+        now: Timestamp,
+    ) -> Result<Issued, AuthError> {
+        if user.disabled {
+            return Err(AuthError::AccountDisabled);
+        }
+        let mut issued = self
+            .start_session(
+                user.id,
+                user.email.clone(),
+                user.email_verified,
+                password_hash,
+                client,
+                now,
+            )
+            .await?;
+        issued.device_cookie = Some(
+            self.tokens
+                .issue_device(&credentials::account_key(&user.email)),
+        );
+        self.audit
+            .of(
+                EventKind::LoginSucceeded,
+                Some(&issued.principal),
+                client,
+                method,
+            )
+            .await;
+        self.notice_new_device(&issued.principal, client, now).await;
+        Ok(issued)
     }
 
     /// The `exp` (Unix seconds) of an access token issued at `now`.

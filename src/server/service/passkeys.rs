@@ -14,13 +14,13 @@
 
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, CredentialID, DiscoverableAuthentication, Passkey,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
-    RequestChallengeResponse,
+    AuthenticationResult, CreationChallengeResponse, CredentialID, DiscoverableAuthentication,
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, RequestChallengeResponse,
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::{AuthService, Issued, Principal, audit, credentials::account_key};
+use super::{AuthService, Issued, Principal, audit};
 use crate::server::{
     client::{ClientInfo, describe_device},
     db::{EventKind, NewPasskey, PasskeyRecord, UserId, passkeys::Ceremony},
@@ -177,7 +177,7 @@ impl AuthService {
             .passkey_by_credential(user_id, credential_id)
             .await?
             .ok_or(AuthError::PasskeyRefused)?;
-        let mut passkey = stored(&record)?;
+        let passkey = stored(&record)?;
         let result = self
             .passkeys
             .finish_discoverable_authentication_v2(credential, state, &passkey)
@@ -186,7 +186,99 @@ impl AuthService {
                 AuthError::PasskeyRefused
             })?;
         let now = Timestamp::now();
-        let updated = match passkey.update_credential(&result) {
+        self.record_use(&record, &result, now).await?;
+        let user = self
+            .store
+            .find_user(user_id)
+            .await?
+            .ok_or(AuthError::PasskeyRefused)?;
+        if !user.disabled && self.requires_verified_email() && !user.email_verified {
+            return Err(AuthError::EmailNotVerified);
+        }
+        // With user verification, a passkey is both factors: no code follows.
+        self.signed_in_by(&user, &user.password_hash, Some("passkey"), client, now)
+            .await
+            .map_err(|error| match error {
+                AuthError::PasswordChangedMeanwhile => AuthError::CeremonyExpired,
+                other => other,
+            })
+    }
+
+    /// Starts a passkey as the second step of the pending sign-in `token`
+    /// (in place of a code): the account's passkeys are the ones allowed.
+    pub async fn start_passkey_second_step(
+        &self,
+        token: Option<&str>,
+    ) -> Result<CeremonyStart<RequestChallengeResponse>, AuthError> {
+        let token = token
+            .and_then(LinkToken::parse)
+            .ok_or(AuthError::SignInExpired)?;
+        let user_id = self
+            .store
+            .pending_sign_in_user(&token.hash(), Timestamp::now())
+            .await?
+            .ok_or(AuthError::SignInExpired)?;
+        let passkeys: Vec<Passkey> = self
+            .store
+            .passkeys_of(user_id)
+            .await?
+            .iter()
+            .map(stored)
+            .collect::<Result<_, _>>()?;
+        if passkeys.is_empty() {
+            return Err(AuthError::PasskeyRefused);
+        }
+        let (options, state) = self
+            .passkeys
+            .start_passkey_authentication(&passkeys)
+            .map_err(|error| anyhow::anyhow!("starting a passkey second step: {error}"))?;
+        let id = self
+            .begin(Ceremony::SecondStep, Some(user_id), &state)
+            .await?;
+        Ok(CeremonyStart { id, options })
+    }
+
+    /// Finishes the second step of a pending sign-in with a passkey: it
+    /// counts as an attempt at it, like a code, and starts the session.
+    pub async fn finish_passkey_second_step(
+        &self,
+        token: Option<&str>,
+        ceremony: &str,
+        credential: &PublicKeyCredential,
+        client: &ClientInfo,
+    ) -> Result<Issued, AuthError> {
+        let now = Timestamp::now();
+        let (token, challenge, user) = self.attempt_pending(token, now).await?;
+        let state: PasskeyAuthentication = self
+            .take(Ceremony::SecondStep, Some(user.id), ceremony)
+            .await?;
+        let record = self
+            .store
+            .passkey_by_credential(user.id, credential.get_credential_id())
+            .await?
+            .ok_or(AuthError::PasskeyRefused)?;
+        let result = self
+            .passkeys
+            .finish_passkey_authentication(credential, &state)
+            .map_err(|error| {
+                tracing::info!(error = %error, "a passkey second step was refused");
+                AuthError::PasskeyRefused
+            })?;
+        self.record_use(&record, &result, now).await?;
+        self.finish_pending(&token, &user, &challenge, "passkey", client, now)
+            .await
+    }
+
+    /// Stores what a use changed (counter, backup flags) and when; refused
+    /// when the passkey was removed meanwhile.
+    async fn record_use(
+        &self,
+        record: &PasskeyRecord,
+        result: &AuthenticationResult,
+        now: Timestamp,
+    ) -> Result<(), AuthError> {
+        let mut passkey = stored(record)?;
+        let updated = match passkey.update_credential(result) {
             Some(true) => Some(
                 serde_json::to_string(&passkey)
                     .map_err(|error| anyhow::anyhow!("serialising a passkey: {error}"))?,
@@ -200,43 +292,7 @@ impl AuthService {
         {
             return Err(AuthError::PasskeyRefused);
         }
-        let user = self
-            .store
-            .find_user(user_id)
-            .await?
-            .ok_or(AuthError::PasskeyRefused)?;
-        if user.disabled {
-            return Err(AuthError::AccountDisabled);
-        }
-        if self.requires_verified_email() && !user.email_verified {
-            return Err(AuthError::EmailNotVerified);
-        }
-        // With user verification, a passkey is both factors: no code follows.
-        let mut issued = self
-            .start_session(
-                user.id,
-                user.email.clone(),
-                user.email_verified,
-                &user.password_hash,
-                client,
-                now,
-            )
-            .await
-            .map_err(|error| match error {
-                AuthError::PasswordChangedMeanwhile => AuthError::CeremonyExpired,
-                other => other,
-            })?;
-        issued.device_cookie = Some(self.tokens.issue_device(&account_key(&user.email)));
-        self.audit
-            .of(
-                EventKind::LoginSucceeded,
-                Some(&issued.principal),
-                client,
-                Some("passkey"),
-            )
-            .await;
-        self.notice_new_device(&issued.principal, client, now).await;
-        Ok(issued)
+        Ok(())
     }
 
     /// The account's passkeys, oldest first.

@@ -18,12 +18,13 @@
 
 use std::time::Duration;
 
-use super::{
-    AuthService, Issued, Principal, audit, credentials::account_key, throttle::ThrottleKey,
-};
+use super::{AuthService, Issued, Principal, audit, throttle::ThrottleKey};
 use crate::server::{
     client::ClientInfo,
-    db::{EventKind, MfaStatus, NewChallenge, TotpDisable, TotpEnable, UserId, UserRecord},
+    db::{
+        ChallengeRecord, EventKind, MfaStatus, NewChallenge, TotpDisable, TotpEnable, UserId,
+        UserRecord,
+    },
     error::AuthError,
     mail::templates::{self, FactorChange},
     mfa::{Code, SecondFactors, totp::TotpSecret},
@@ -123,10 +124,48 @@ impl AuthService {
         client: &ClientInfo,
     ) -> Result<Issued, AuthError> {
         let code = Code::parse(code).ok_or(AuthError::InvalidCode)?;
+        let now = Timestamp::now();
+        let (token, challenge, user) = self.attempt_pending(token, now).await?;
+        self.check_code(user.id, &user.email, &code, client, now)
+            .await?;
+        self.finish_pending(&token, &user, &challenge, code.method(), client, now)
+            .await
+    }
+
+    /// The last step of a pending sign-in whose second factor was right:
+    /// spends it (of two right answers for one pending sign-in, one signs
+    /// in) and starts the session against the password it checked.
+    pub(super) async fn finish_pending(
+        &self,
+        token: &LinkToken,
+        user: &UserRecord,
+        challenge: &ChallengeRecord,
+        method: &str,
+        client: &ClientInfo,
+        now: Timestamp,
+    ) -> Result<Issued, AuthError> {
+        if !self.store.spend_challenge(&token.hash()).await? {
+            return Err(AuthError::SignInExpired);
+        }
+        self.signed_in_by(user, &challenge.password_hash, Some(method), client, now)
+            .await
+            .map_err(|error| match error {
+                // The password changed since it was checked: sign in again.
+                AuthError::PasswordChangedMeanwhile => AuthError::SignInExpired,
+                other => other,
+            })
+    }
+
+    /// A pending sign-in that is live and has attempts left: its record,
+    /// with the attempt counted.
+    pub(super) async fn attempt_pending(
+        &self,
+        token: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(LinkToken, ChallengeRecord, UserRecord), AuthError> {
         let token = token
             .and_then(LinkToken::parse)
             .ok_or(AuthError::SignInExpired)?;
-        let now = Timestamp::now();
         let challenge = self
             .store
             .attempt_challenge(&token.hash(), now, PENDING_SIGN_IN_ATTEMPTS)
@@ -137,41 +176,7 @@ impl AuthService {
             .find_user(challenge.user_id)
             .await?
             .ok_or(AuthError::SignInExpired)?;
-        self.check_code(user.id, &user.email, &code, client, now)
-            .await?;
-        // Of two right codes for one pending sign-in, one signs in.
-        if !self.store.spend_challenge(&token.hash()).await? {
-            return Err(AuthError::SignInExpired);
-        }
-        if user.disabled {
-            return Err(AuthError::AccountDisabled);
-        }
-        let mut issued = self
-            .start_session(
-                user.id,
-                user.email.clone(),
-                user.email_verified,
-                &challenge.password_hash,
-                client,
-                now,
-            )
-            .await
-            .map_err(|error| match error {
-                // The password changed since it was checked: sign in again.
-                AuthError::PasswordChangedMeanwhile => AuthError::SignInExpired,
-                other => other,
-            })?;
-        issued.device_cookie = Some(self.tokens.issue_device(&account_key(&user.email)));
-        self.audit
-            .of(
-                EventKind::LoginSucceeded,
-                Some(&issued.principal),
-                client,
-                Some(code.method()),
-            )
-            .await;
-        self.notice_new_device(&issued.principal, client, now).await;
-        Ok(issued)
+        Ok((token, challenge, user))
     }
 
     /// Starts setting up an authenticator app: a new secret, not yet in
