@@ -9,7 +9,11 @@
 //! signature, challenge, origin and counter the server checks is the
 //! authenticator's own.
 
-use crate::{helpers::*, mailbox::Mailbox};
+use crate::{
+    helpers::*,
+    mailbox::Mailbox,
+    two_factor::{activity, enable_totp, password_step, post},
+};
 use reqwest::cookie::Jar;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -36,15 +40,6 @@ backend_tests!(
 fn origin(app: &TestApp) -> Url {
     let port = Url::parse(&app.address).unwrap().port().unwrap();
     Url::parse(&format!("http://localhost:{port}")).unwrap()
-}
-
-async fn post(client: &Client, app: &TestApp, path: &str, body: Value) -> reqwest::Response {
-    client
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .expect("request")
 }
 
 /// The registration options, as a browser's passkey prompt gets them.
@@ -263,25 +258,13 @@ async fn a_passkey_signs_in_without_email_or_password_into_a_normal_session(back
     .await;
     let (access, _) = tokens_of(response).await;
     assert_eq!(app.bearer_me(&access).await.status(), StatusCode::OK);
-    let activity: Value = server_fn_with(&app.client, &app.address, "activity", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let described: Vec<&str> = activity
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["description"].as_str().unwrap())
-        .collect();
-    assert!(
-        described.contains(&"Signed in with a passkey"),
-        "{described:?}"
-    );
-    assert!(
-        described.contains(&"Passkey added: Laptop"),
-        "{described:?}"
-    );
+    let described = activity(&app.client, &app).await;
+    for expected in ["Signed in with a passkey", "Passkey added: Laptop"] {
+        assert!(
+            described.iter().any(|d| d == expected),
+            "{expected}: {described:?}"
+        );
+    }
 }
 
 async fn each_ceremony_works_once_and_expires(backend: Backend) {
@@ -569,51 +552,11 @@ async fn removing_needs_a_fresh_sign_in_and_the_passkey_then_signs_in_no_more(ba
     );
 }
 
-/// Turns two-factor sign-in on for the account `app.client` is signed in as.
-async fn turn_on_totp(app: &TestApp) {
-    use portcullis::server::mfa::totp::TotpSecret;
-    let setup: Value = post(&app.client, app, "/auth/mfa/totp/setup", json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let response = post(
-        &app.client,
-        app,
-        "/auth/mfa/totp/enable",
-        json!({ "code": secret.code_at(now) }),
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::OK);
-}
-
-/// The password step in a new browser: `mfa_required`, a pending sign-in.
-async fn password_step(app: &TestApp, email: &str) -> Client {
-    let (client, _) = app.new_browser();
-    let response = post(
-        &client,
-        app,
-        "/auth/login",
-        json!({ "email": email, "password": PASSWORD }),
-    )
-    .await;
-    assert_eq!(
-        error_code(response).await,
-        (StatusCode::UNAUTHORIZED, "mfa_required".into())
-    );
-    client
-}
-
 async fn a_passkey_is_both_factors_for_an_account_with_two_factor_sign_in(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = app.signed_up_user().await;
     let user = user_id(&app.client, &app).await;
-    turn_on_totp(&app).await;
+    enable_totp(&app.client, &app, 0).await;
     let mut authenticator = SoftPasskey::new(true);
     let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
     // The password alone asks for a code; the passkey does not.
@@ -628,7 +571,7 @@ async fn a_passkey_can_be_the_second_step_after_a_password(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let email = app.signed_up_user().await;
     let user = user_id(&app.client, &app).await;
-    turn_on_totp(&app).await;
+    enable_totp(&app.client, &app, 0).await;
     let mut authenticator = SoftPasskey::new(true);
     let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
 
@@ -641,7 +584,7 @@ async fn a_passkey_can_be_the_second_step_after_a_password(backend: Backend) {
         (StatusCode::UNAUTHORIZED, "mfa_expired".into())
     );
 
-    let browser = password_step(&app, &email).await;
+    let (browser, _) = password_step(&app, &email).await;
     let response = server_fn_with(&browser, &app.address, "passkey_second_step_options", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
     let prompt: Value = response.json().await.unwrap();
@@ -676,17 +619,9 @@ async fn a_passkey_can_be_the_second_step_after_a_password(backend: Backend) {
         error_code(response).await,
         (StatusCode::UNAUTHORIZED, "mfa_expired".into())
     );
-    let activity: Value = server_fn_with(&browser, &app.address, "activity", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let described = activity(&browser, &app).await;
     assert!(
-        activity
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|entry| entry["description"] == "Signed in with a passkey"),
-        "{activity}"
+        described.iter().any(|d| d == "Signed in with a passkey"),
+        "{described:?}"
     );
 }
