@@ -22,6 +22,7 @@ backend_tests!(
     a_reset_by_email_still_asks_for_the_code,
     setting_up_again_without_a_recent_sign_in_needs_the_password,
     the_sweeper_removes_expired_pending_sign_ins_and_unconfirmed_set_ups,
+    fresh_recovery_codes_are_shown_and_downloadable_once_in_their_session,
 );
 
 fn now() -> u64 {
@@ -210,16 +211,34 @@ async fn setting_up_needs_a_code_from_the_app_before_it_counts(backend: Backend)
     assert_eq!(codes.len(), 10);
     let stored = app.count("SELECT COUNT(*) FROM recovery_codes").await;
     assert_eq!(stored, 10);
-    // Stored as hashes only, and the secret only sealed.
+    // Stored as hashes only, salted with the account, and the secret only
+    // sealed.
+    let (user, _) = app.ids().await;
+    let bytes = |b: &[u8]| {
+        let hex: String = b.iter().map(|byte| format!("{byte:02x}")).collect();
+        match backend {
+            Backend::Sqlite => format!("X'{hex}'"),
+            Backend::Postgres => format!("'\\x{hex}'::bytea"),
+        }
+    };
     for code in codes {
-        let code = code.as_str().unwrap().replace('-', "");
-        assert_eq!(
-            app.count(&format!(
-                "SELECT COUNT(*) FROM recovery_codes WHERE code_hash = '{code}'"
-            ))
-            .await,
-            0
-        );
+        let normalized = code.as_str().unwrap().replace('-', "");
+        let salted = portcullis::server::mfa::SecondFactors::recovery_code_hash(user, &normalized);
+        let unsalted = <sha2::Sha256 as sha2::Digest>::digest(normalized.as_bytes());
+        for (form, expected) in [
+            (bytes(&salted), 1),
+            (bytes(&unsalted), 0),
+            (bytes(normalized.as_bytes()), 0),
+        ] {
+            assert_eq!(
+                app.count(&format!(
+                    "SELECT COUNT(*) FROM recovery_codes WHERE code_hash = {form}"
+                ))
+                .await,
+                expected,
+                "{form}"
+            );
+        }
     }
     assert_eq!(
         app.count(&format!(
@@ -875,4 +894,80 @@ async fn the_sweeper_removes_expired_pending_sign_ins_and_unconfirmed_set_ups(ba
         1
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM user_totp").await, 1);
+}
+
+async fn fresh_recovery_codes_are_shown_and_downloadable_once_in_their_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    early_in_a_step().await;
+    let email = app.signed_up_user().await;
+    let setup: Value = post(&app.client, &app, "/auth/mfa/totp/setup", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = TotpSecret::from_base32(setup["secret"].as_str().unwrap()).unwrap();
+    // Confirmed through the page's server function: the codes go to their
+    // page in a sealed cookie, never in the answer.
+    let response = server_fn_with(
+        &app.client,
+        &app.address,
+        "confirm_totp",
+        &[("code", &code(&secret, 0))],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().await.unwrap(), "null");
+    let shown: Vec<String> = server_fn_with(&app.client, &app.address, "shown_recovery_codes", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown.len(), 10);
+    let file = app.api_get("/account/recovery-codes.txt").await;
+    assert_eq!(file.status(), StatusCode::OK);
+    assert!(
+        file.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"),
+    );
+    let text = file.text().await.unwrap();
+    for code in &shown {
+        assert!(text.contains(code.as_str()), "{code} in {text}");
+    }
+    // Another session of the same account sees none, even with the cookie.
+    let sealed = cookie_in(&app.jar, &app.address, "portcullis_codes").expect("the codes cookie");
+    let (other, jar) = password_step(&app, &email).await;
+    assert_eq!(
+        second_step(&other, &app, &shown[0]).await.status(),
+        StatusCode::OK
+    );
+    let access = cookie_in(&jar, &app.address, app.access_cookie_name()).expect("signed in");
+    let response = app
+        .bare_client()
+        .get(app.url("/account/recovery-codes.txt"))
+        .header(
+            "cookie",
+            format!(
+                "{}={access}; portcullis_codes={sealed}",
+                app.access_cookie_name()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // "I have saved them": gone from this session too.
+    let response = server_fn_with(&app.client, &app.address, "forget_recovery_codes", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.api_get("/account/recovery-codes.txt").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let shown: Vec<String> = server_fn_with(&app.client, &app.address, "shown_recovery_codes", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(shown.is_empty());
 }

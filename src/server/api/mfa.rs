@@ -93,7 +93,9 @@ pub struct LoginRefusedResponse {
     error: String,
     #[schema(example = "mfa_required")]
     code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     field: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
     /// With `mfa_required` and `"token_delivery": "body"`: the pending
     /// sign-in, for `POST /auth/login/mfa`. It is not a session token and
@@ -119,12 +121,14 @@ pub(super) fn second_factor_required(
         }
         TokenDelivery::Body => Some(pending.token.expose().to_string()),
     };
-    let body = serde_json::json!({
-        "error": error.message,
-        "code": ErrorCode::MfaRequired,
-        "mfa_token": mfa_token,
-        "expires_in": Timestamp::now().until(pending.expires_at).as_secs(),
-    });
+    let body = LoginRefusedResponse {
+        error: error.message,
+        code: error.code.as_str().to_string(),
+        field: None,
+        retry_after: None,
+        mfa_token,
+        expires_in: Some(Timestamp::now().until(pending.expires_at).as_secs()),
+    };
     (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 

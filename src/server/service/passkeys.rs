@@ -106,14 +106,15 @@ impl AuthService {
         let now = Timestamp::now();
         let id = Uuid::new_v4();
         let detail = format!("passkey {name}");
+        let credential = serde_json::to_string(&passkey)
+            .map_err(|error| anyhow::anyhow!("serialising a passkey: {error}"))?;
         let added = self
             .store
             .add_passkey(&NewPasskey {
                 id,
                 user_id: principal.user_id,
                 credential_id: passkey.cred_id().as_ref(),
-                credential: &serde_json::to_string(&passkey)
-                    .map_err(|error| anyhow::anyhow!("serialising a passkey: {error}"))?,
+                credential: &credential,
                 name: &name,
                 event: audit::event(
                     EventKind::PasskeyAdded,
@@ -138,7 +139,7 @@ impl AuthService {
         Ok(PasskeyRecord {
             id,
             user_id: principal.user_id,
-            credential: String::new(),
+            credential,
             name,
             created_at: now,
             last_used_at: None,
