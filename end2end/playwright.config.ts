@@ -10,14 +10,16 @@ import path from 'node:path';
  * Two modes:
  * - default: Playwright starts the already-built server itself
  *   (`../target/debug/portcullis`, or `$PORTCULLIS_BIN`) on 127.0.0.1:3100
- *   with a fresh data directory (so a fresh SQLite database) per run;
+ *   with a fresh data directory (so a fresh SQLite database) per run. The
+ *   browser opens it as `http://localhost:3100`, the server's development
+ *   origin: mailed links point there, and passkeys need a domain;
  * - `PORTCULLIS_E2E_BASE_URL` set: someone else runs the server (e.g.
  *   `cargo leptos end-to-end`); `global-setup.ts` waits for its `/readyz`.
  */
 
 const externalBaseURL = process.env.PORTCULLIS_E2E_BASE_URL?.trim() || undefined;
 const LOCAL_ADDR = '127.0.0.1:3100';
-const baseURL = (externalBaseURL ?? `http://${LOCAL_ADDR}`).replace(/\/+$/, '');
+const baseURL = (externalBaseURL ?? 'http://localhost:3100').replace(/\/+$/, '');
 
 // This file is evaluated by the runner and again by every worker. Make the
 // data directory once, in the runner; workers inherit it through the
@@ -55,7 +57,7 @@ const postgresDB = process.env.PORTCULLIS_E2E_POSTGRES_DB || '';
 const INSTANCE_ADDRS = ['127.0.0.1:3101', '127.0.0.1:3102'];
 // The tests find the instances here (workers inherit the environment).
 process.env.PORTCULLIS_E2E_INSTANCES = postgresDB
-  ? INSTANCE_ADDRS.map((addr) => `http://${addr}`).join(',')
+  ? INSTANCE_ADDRS.map((addr) => `http://${addr.replace('127.0.0.1', 'localhost')}`).join(',')
   : '';
 
 // CI may build into another target directory ($CARGO_TARGET_DIR/debug/portcullis).

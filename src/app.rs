@@ -1,7 +1,7 @@
 //! The HTML shell and the routes.
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::{
     SsrMode,
     components::{Route, Router, Routes},
@@ -32,6 +32,14 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark" />
                 <meta name="description" content="Portcullis: sign in, and sign out properly." />
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
+                // The app's stylesheet, named like its script (hashed when
+                // served for good; see `PkgAssets`). `id="leptos"` is where
+                // `cargo leptos watch` swaps in a changed stylesheet.
+                <link
+                    rel="stylesheet"
+                    id="leptos"
+                    href=format!("/{}/{}.css", options.site_pkg_dir, options.output_name)
+                />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -80,7 +88,6 @@ fn set_content_security_policy(options: &LeptosOptions) {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="leptos" href="/pkg/portcullis.css" />
         <Title formatter=|page: String| if page.is_empty() { "Portcullis".to_string() } else { format!("{page} · Portcullis") } />
         <Router>
             <AuthProvider>

@@ -13,13 +13,7 @@ import {
 
 // Passkeys in Chromium with a virtual authenticator (Chrome DevTools
 // Protocol: ctap2, internal transport, resident keys, user verified). WebAuthn
-// needs a domain, so this suite talks to the server as `localhost`.
-
-test.use({
-  baseURL: (process.env.PORTCULLIS_E2E_BASE_URL?.trim() || 'http://127.0.0.1:3100')
-    .replace(/\/+$/, '')
-    .replace('127.0.0.1', 'localhost'),
-});
+// needs a domain: the suite's base URL is `http://localhost:3100`.
 
 async function addVirtualAuthenticator(page: Page): Promise<void> {
   const cdp = await page.context().newCDPSession(page);

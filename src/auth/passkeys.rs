@@ -109,7 +109,7 @@ pub async fn passkey_sign_in_options() -> Result<PasskeyPrompt, AppError> {
     let start = cx
         .state
         .auth
-        .start_passkey_sign_in()
+        .start_passkey_sign_in(&cx.client)
         .await
         .map_err(|e| cx.fail(e))?;
     prompt(&cx, start.id.expose(), &start.options)

@@ -681,7 +681,7 @@ impl Settings {
         let public = self
             .public_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", loopback_display(local_addr)));
+            .unwrap_or_else(|| format!("http://{}", development_host(local_addr)));
         let secure = self
             .secure_cookies
             .unwrap_or(public.starts_with("https://"));
@@ -697,13 +697,15 @@ impl Settings {
     }
 }
 
-/// `127.0.0.1:3000` stays as is; an unspecified bind (`0.0.0.0`) is shown as
-/// `127.0.0.1` so the default origin is one a browser can actually have.
-fn loopback_display(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+/// The development origin's host: `localhost` for a loopback or unspecified
+/// bind (`127.0.0.1:3000` and `0.0.0.0:3000` are both `localhost:3000`), so
+/// mailed links, and passkeys, which need a domain rather than an address,
+/// work as they are; any other address as it is.
+fn development_host(addr: SocketAddr) -> String {
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        format!("localhost:{}", addr.port())
     } else {
-        addr
+        addr.to_string()
     }
 }
 
@@ -1281,6 +1283,29 @@ mod tests {
             let err = settings(&[(key, value)]).unwrap_err().to_string();
             assert!(err.starts_with(key), "{key}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn the_development_origin_is_localhost_on_the_bound_port() {
+        let plain = settings(&[]).unwrap();
+        for bind in ["127.0.0.1:3000", "0.0.0.0:3000", "[::1]:3000"] {
+            let origins = plain.origins(bind.parse().unwrap());
+            assert_eq!(origins.public, "http://localhost:3000", "{bind}");
+            assert!(!origins.secure);
+            for twin in ["http://localhost:3000", "http://127.0.0.1:3000"] {
+                assert!(origins.allowed.iter().any(|o| o == twin), "{bind}: {twin}");
+            }
+        }
+        let lan = plain.origins("10.0.0.5:3000".parse().unwrap());
+        assert_eq!(lan.public, "http://10.0.0.5:3000");
+        assert_eq!(lan.allowed, vec!["http://10.0.0.5:3000".to_string()]);
+        let public = settings(&[("PORTCULLIS_PUBLIC_URL", "https://auth.example.com")]).unwrap();
+        let origins = public.origins("127.0.0.1:3000".parse().unwrap());
+        assert_eq!(origins.public, "https://auth.example.com");
+        assert_eq!(
+            origins.allowed,
+            vec!["https://auth.example.com".to_string()]
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ use super::{
     serve::{raise_open_file_limit, serve},
     service::{AuthService, RecoverySettings, SignInMethods},
     state::{AppState, StateInner},
-    static_files::static_routes,
+    static_files::{PkgAssets, static_routes},
     sweeper,
     tokens::TokenIssuer,
     webhooks,
@@ -196,6 +196,9 @@ impl Application {
 /// Every route of the application, with its middleware.
 pub fn app_router(state: AppState) -> Router {
     let leptos_options = state.leptos.clone();
+    let assets = PkgAssets::load(&leptos_options);
+    // Pages link the app's files by their hashed names.
+    let page_options = assets.page_options(&leptos_options);
     let (auth_api, _) = api::router(state.settings.passwords);
     // Server functions and pages find the state in their context, and pages
     // redirect with a real HTTP redirect whatever the client's `Accept`.
@@ -207,7 +210,7 @@ pub fn app_router(state: AppState) -> Router {
         }
     };
     let not_found = leptos_axum::render_app_to_stream_with_context(context.clone(), {
-        let options = leptos_options.clone();
+        let options = page_options.clone();
         move || shell(options.clone())
     });
 
@@ -217,7 +220,7 @@ pub fn app_router(state: AppState) -> Router {
         .route("/api/{*name}", any(unknown_server_fn))
         .route("/account/recovery-codes.txt", get(api::recovery_codes_file))
         .leptos_routes_with_context(&state, app_routes(), context, {
-            let options = leptos_options.clone();
+            let options = page_options.clone();
             move || shell(options.clone())
         })
         .merge(auth_api)
@@ -232,7 +235,7 @@ pub fn app_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(static_routes(&leptos_options))
+        .merge(static_routes(&leptos_options, assets))
         .merge(dynamic)
         // Inside `security_headers`: its size checks come first, and its
         // headers decorate the 408/503 answers too.

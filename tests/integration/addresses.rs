@@ -62,7 +62,7 @@ async fn verification_token(app: &TestApp, mailbox: &Mailbox, email: &str, nth: 
     mailbox
         .wait_for_nth(email, VERIFY_SUBJECT, nth)
         .await
-        .token(&app.url("/verify-email?token="))
+        .token(&app.link_url("/verify-email?token="))
 }
 
 async fn verify(app: &TestApp, token: &str) -> (StatusCode, String) {
@@ -108,10 +108,10 @@ async fn registration_mails_a_link_that_confirms_the_address_once(backend: Backe
     let (status, body) = register_json(&app, &email, PASSWORD).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let mail = mailbox.wait_for(&email, VERIFY_SUBJECT).await;
-    let link = mail.link(&app.url("/verify-email?token="));
+    let link = mail.link(&app.link_url("/verify-email?token="));
     assert!(mail.html.contains(&link), "both parts carry the link");
     assert!(mail.text.contains("within 24 hours"), "{}", mail.text);
-    let token = mail.token(&app.url("/verify-email?token="));
+    let token = mail.token(&app.link_url("/verify-email?token="));
     assert!(token.len() >= 43, "at least 256 bits");
 
     let (access, _) = app.bearer_login(&email, PASSWORD).await;
@@ -215,7 +215,7 @@ async fn registering_a_taken_address_answers_alike_and_tells_its_owner(backend: 
 
     let notice = mailbox.wait_for(&email, IN_USE_SUBJECT).await;
     assert!(
-        notice.text.contains(&app.url("/forgot-password")),
+        notice.text.contains(&app.link_url("/forgot-password")),
         "{}",
         notice.text
     );
@@ -407,9 +407,9 @@ async fn an_email_change_happens_when_the_new_address_confirms_it(backend: Backe
         notice.text
     );
     assert!(notice.text.contains("•••@"), "{}", notice.text);
-    assert!(notice.text.contains(&app.url("/forgot-password")));
+    assert!(notice.text.contains(&app.link_url("/forgot-password")));
     let mail = mailbox.wait_for(&new, CONFIRM_CHANGE_SUBJECT).await;
-    let token = mail.token(&app.url("/confirm-email?token="));
+    let token = mail.token(&app.link_url("/confirm-email?token="));
 
     // Nothing changed yet.
     assert_eq!(
@@ -493,7 +493,7 @@ async fn a_password_reset_cancels_a_pending_email_change(backend: Backend) {
     let token = mailbox
         .wait_for(&new, CONFIRM_CHANGE_SUBJECT)
         .await
-        .token(&app.url("/confirm-email?token="));
+        .token(&app.link_url("/confirm-email?token="));
     // The owner, warned by the notice, resets the password.
     post(
         &plain_client(),
@@ -505,7 +505,7 @@ async fn a_password_reset_cancels_a_pending_email_change(backend: Backend) {
     let reset = mailbox
         .wait_for(&old, "Reset your Portcullis password")
         .await
-        .token(&app.url("/reset-password?token="));
+        .token(&app.link_url("/reset-password?token="));
     let (status, _) = post(
         &plain_client(),
         &app,
@@ -551,7 +551,7 @@ async fn concurrent_confirmations_change_one_account_once(backend: Backend) {
             mailbox
                 .wait_for_nth(&target, CONFIRM_CHANGE_SUBJECT, nth)
                 .await
-                .token(&app.url("/confirm-email?token=")),
+                .token(&app.link_url("/confirm-email?token=")),
         );
         owners.push(email);
     }
@@ -639,7 +639,7 @@ async fn a_sign_in_from_a_new_kind_of_device_is_reported_to_the_owner(backend: B
     );
     let mail = mailbox.wait_for(&email, NEW_DEVICE_SUBJECT).await;
     assert!(mail.text.contains("Firefox"), "{}", mail.text);
-    assert!(mail.text.contains(&app.url("/forgot-password")));
+    assert!(mail.text.contains(&app.link_url("/forgot-password")));
     // Seen now: signing in with it again is no news.
     assert_eq!(
         json_login(&browser_of(FIREFOX), &app, &email, PASSWORD).await,

@@ -310,6 +310,12 @@ impl TestApp {
         format!("{}{path}", self.address)
     }
 
+    /// `path` as mail links it: at the development origin, `localhost` on
+    /// the server's port (the tests talk to it as 127.0.0.1).
+    pub fn link_url(&self, path: &str) -> String {
+        self.url(path).replacen("//127.0.0.1:", "//localhost:", 1)
+    }
+
     /// A second browser (its own cookies) on the same server.
     pub fn new_browser(&self) -> (Client, Arc<Jar>) {
         let jar = Arc::new(Jar::default());

@@ -31,6 +31,7 @@ mod security;
 mod sessions_and_audit;
 mod slow_clients;
 mod stalled_database;
+mod static_assets;
 mod throttling;
 mod two_factor;
 mod webhooks;

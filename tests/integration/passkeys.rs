@@ -30,6 +30,7 @@ backend_tests!(
     a_wrong_origin_or_relying_party_is_refused,
     another_accounts_credential_is_refused,
     the_sign_counter_must_grow,
+    unfinished_passkey_sign_ins_are_limited_per_network,
     removing_needs_a_fresh_sign_in_and_the_passkey_then_signs_in_no_more,
     a_passkey_is_both_factors_for_an_account_with_two_factor_sign_in,
     a_passkey_can_be_the_second_step_after_a_password,
@@ -38,8 +39,7 @@ backend_tests!(
 /// The origin browsers use for passkeys in development: `localhost` on the
 /// server's port (127.0.0.1 is not a domain).
 fn origin(app: &TestApp) -> Url {
-    let port = Url::parse(&app.address).unwrap().port().unwrap();
-    Url::parse(&format!("http://localhost:{port}")).unwrap()
+    Url::parse(&app.link_url("")).unwrap()
 }
 
 /// The registration options, as a browser's passkey prompt gets them.
@@ -488,6 +488,58 @@ async fn the_sign_counter_must_grow(backend: Backend) {
         error_code(response).await,
         (StatusCode::UNAUTHORIZED, "passkey_refused".into())
     );
+}
+
+/// Each start stores a ceremony, so a client may not start sign-ins
+/// without bound: unfinished ones count against its network (the sign-in
+/// limit for a network); a finished sign-in gives its start back.
+async fn unfinished_passkey_sign_ins_are_limited_per_network(backend: Backend) {
+    let app = TestApp::builder(backend)
+        .with("PORTCULLIS_LOGIN_IP_MAX_FAILURES", "3")
+        .spawn()
+        .await;
+    let email = app.signed_up_user().await;
+    let user = user_id(&app.client, &app).await;
+    let mut authenticator = SoftPasskey::new(true);
+    let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
+    // Finished sign-ins, more than the limit, count for nothing.
+    for _ in 0..4 {
+        let (response, _, _) =
+            passkey_sign_in(&app, &mut authenticator, &credential_id, &user).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let ceremonies = app.count("SELECT COUNT(*) FROM webauthn_challenges").await;
+    // Three abandoned starts reach the limit; the next start is refused,
+    // with nothing stored for it.
+    for _ in 0..3 {
+        sign_in_options(&app).await;
+    }
+    let refused = post(
+        &app.bare_client(),
+        &app,
+        "/auth/passkeys/login/start",
+        json!({}),
+    )
+    .await;
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(
+        error_code(refused).await,
+        (StatusCode::TOO_MANY_REQUESTS, "throttled".into())
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM webauthn_challenges").await,
+        ceremonies + 3
+    );
+    // The limit is the network's, not the passkey's: a password sign-in
+    // from it still works (its own counters).
+    let (client, _) = app.new_browser();
+    let response = client
+        .post(app.url("/auth/login"))
+        .json(&json!({ "email": email, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 async fn removing_needs_a_fresh_sign_in_and_the_passkey_then_signs_in_no_more(backend: Backend) {

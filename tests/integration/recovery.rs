@@ -57,7 +57,7 @@ async fn reset_token(app: &TestApp, mailbox: &Mailbox, email: &str, nth: usize) 
     let (status, _) = forgot(app, email).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let mail = mailbox.wait_for_nth(email, RESET_SUBJECT, nth).await;
-    mail.token(&app.url("/reset-password?token="))
+    mail.token(&app.link_url("/reset-password?token="))
 }
 
 async fn a_reset_link_sets_a_new_password_and_ends_every_session(backend: Backend) {
@@ -94,13 +94,13 @@ async fn a_reset_link_sets_a_new_password_and_ends_every_session(backend: Backen
         "{}",
         mail.content_type
     );
-    let link = mail.link(&app.url("/reset-password?token="));
+    let link = mail.link(&app.link_url("/reset-password?token="));
     assert!(
         mail.html.contains(&link),
         "the HTML part carries the same link"
     );
     assert!(mail.text.contains("within 30 minutes"), "{}", mail.text);
-    let token = mail.token(&app.url("/reset-password?token="));
+    let token = mail.token(&app.link_url("/reset-password?token="));
     assert!(token.len() >= 43, "at least 256 bits: {token}");
     assert_eq!(
         queued_after_delivery(&app).await,
@@ -143,7 +143,7 @@ async fn a_reset_link_sets_a_new_password_and_ends_every_session(backend: Backen
     );
     let notice = mailbox.wait_for(&email, CHANGED_SUBJECT).await;
     assert!(notice.text.contains("If this wasn't you"));
-    assert!(notice.text.contains(&app.url("/forgot-password")));
+    assert!(notice.text.contains(&app.link_url("/forgot-password")));
     assert_eq!(
         app.count("SELECT COUNT(*) FROM auth_events WHERE kind = 'password_reset'")
             .await,
@@ -421,7 +421,7 @@ async fn a_mail_survives_an_smtp_outage_and_a_restart(backend: Backend) {
     // server on the same database delivers it.
     let env = app.env.clone();
     // Links name the origin of the instance that wrote them.
-    let link_prefix = app.url("/reset-password?token=");
+    let link_prefix = app.link_url("/reset-password?token=");
     drop(app);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let mailbox = Mailbox::start_on(port).await;
@@ -593,7 +593,7 @@ async fn a_replayed_refresh_token_ends_its_session_and_tells_the_owner(backend: 
         .wait_for(&email, "We signed out a Portcullis session")
         .await;
     assert!(notice.text.contains("If this wasn't you"));
-    assert!(notice.text.contains(&app.url("/forgot-password")));
+    assert!(notice.text.contains(&app.link_url("/forgot-password")));
     assert_eq!(
         app.count("SELECT COUNT(*) FROM auth_events WHERE kind = 'refresh_token_reuse_detected'")
             .await,

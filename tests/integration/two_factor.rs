@@ -732,7 +732,7 @@ async fn a_reset_by_email_still_asks_for_the_code(backend: Backend) {
     let mail = mailbox
         .wait_for(&email, "Reset your Portcullis password")
         .await;
-    let token = mail.token(&app.url("/reset-password?token="));
+    let token = mail.token(&app.link_url("/reset-password?token="));
     let response = post(
         &bare,
         &app,

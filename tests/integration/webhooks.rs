@@ -637,7 +637,7 @@ async fn every_change_to_an_account_is_a_signed_event(backend: Backend) {
     let token = mailbox
         .wait_for(&new, "Confirm your new email address for Portcullis")
         .await
-        .token(&app.url("/confirm-email?token="));
+        .token(&app.link_url("/confirm-email?token="));
     let confirmed = app
         .bare_client()
         .post(app.url("/auth/email/change/confirm"))

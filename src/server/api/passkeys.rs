@@ -157,11 +157,13 @@ pub async fn register_finish(
 #[utoipa::path(post, path = "/passkeys/login/start", tag = "passkeys",
     responses(
         (status = 200, body = PasskeyRequestStart, description = "The options for the browser's passkey prompt"),
+        (status = 429, body = ErrorResponse, description = "`throttled`: too many unfinished passkey sign-ins from this network; see `Retry-After`"),
     ))]
 pub async fn login_start(
     State(state): State<AppState>,
+    client: ClientInfo,
 ) -> Result<Json<PasskeyRequestStart>, AuthError> {
-    let CeremonyStart { id, options } = state.auth.start_passkey_sign_in().await?;
+    let CeremonyStart { id, options } = state.auth.start_passkey_sign_in(&client).await?;
     Ok(Json(PasskeyRequestStart {
         ceremony: id.expose().to_string(),
         options,

@@ -146,10 +146,19 @@ impl AuthService {
         })
     }
 
-    /// Starts a passkey sign-in: no account is named yet.
+    /// Starts a passkey sign-in: no account is named yet. Each start counts
+    /// against the client's network until its sign-in finishes (see
+    /// `Throttle::passkey_keys`).
     pub async fn start_passkey_sign_in(
         &self,
+        client: &ClientInfo,
     ) -> Result<CeremonyStart<RequestChallengeResponse>, AuthError> {
+        let now = Timestamp::now();
+        let reservation = self
+            .throttle
+            .reserve(&self.throttle.passkey_keys(client), now)
+            .await?;
+        self.audit.locks(reservation, None, client, now).await;
         let (mut options, state) = self
             .passkeys
             .start_discoverable_authentication()
@@ -197,12 +206,17 @@ impl AuthService {
             return Err(AuthError::EmailNotVerified);
         }
         // With user verification, a passkey is both factors: no code follows.
-        self.signed_in_by(&user, &user.password_hash, Some("passkey"), client, now)
+        let issued = self
+            .signed_in_by(&user, &user.password_hash, Some("passkey"), client, now)
             .await
             .map_err(|error| match error {
                 AuthError::PasswordChangedMeanwhile => AuthError::CeremonyExpired,
                 other => other,
-            })
+            })?;
+        self.throttle
+            .release(&self.throttle.passkey_keys(client))
+            .await;
+        Ok(issued)
     }
 
     /// Starts a passkey as the second step of the pending sign-in `token`

@@ -139,6 +139,24 @@ impl Throttle {
         }
     }
 
+    /// The counter of passkey sign-ins begun from the client's network and
+    /// not (yet) finished: each start stores a ceremony, so an anonymous
+    /// client may not make them without bound. A finished sign-in gives its
+    /// attempt back, so only abandoned or refused ones count, on the
+    /// sign-in limit for a network.
+    pub(crate) fn passkey_keys(&self, client: &ClientInfo) -> Vec<ThrottleKey> {
+        client
+            .network()
+            .map(|network| ThrottleKey {
+                key: format!("passkey-ip:{network}"),
+                limit: self.settings.ip_max_failures,
+                of_account: false,
+                guards_password: false,
+            })
+            .into_iter()
+            .collect()
+    }
+
     /// The counters of a request that mails a link of `purpose` (a reset,
     /// a verification, an email change): the address it goes to and the
     /// client's network, with a budget per purpose. Every request counts,
