@@ -16,8 +16,9 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod server;
 
+/// Hydrates the server-rendered page; called by the `front` crate's WASM
+/// entry point.
 #[cfg(feature = "hydrate")]
-#[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);

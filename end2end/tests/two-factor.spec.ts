@@ -67,6 +67,8 @@ async function turnOn(page: Page, opts: Options): Promise<{ app: TOTP; codes: st
 
   await expect(page).toHaveURL(/\/account\/recovery-codes$/);
   await expect(page.getByRole('heading', { level: 1, name: 'Your recovery codes' })).toBeVisible();
+  // The codes arrive after the heading when the page is reached client-side.
+  await expect(page.getByTestId('recovery-codes').locator('li')).toHaveCount(10);
   const codes = (await page.getByTestId('recovery-codes').locator('li').allInnerTexts()).map((c) => c.trim());
   expect(codes).toHaveLength(10);
   for (const c of codes) expect(c).toMatch(/^[a-z2-9]{5}-[a-z2-9]{5}$/);

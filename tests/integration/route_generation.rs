@@ -24,7 +24,15 @@ const INSTANCES_TO_BUILD: usize = 40;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_keep_answering_while_other_instances_are_being_built() {
-    let app = TestApp::spawn(Backend::Sqlite).await;
+    // `/account` is asked again and again with the first refresh cookie,
+    // which is retired after its first use: within the grace period that is
+    // a concurrent refresh, after it a replay that ends the session. On a
+    // busy machine building the instances takes longer than the default
+    // 10 s, so the grace period here is the longest allowed.
+    let app = TestApp::builder(Backend::Sqlite)
+        .with("PORTCULLIS_REFRESH_GRACE", "120s")
+        .spawn()
+        .await;
     let email = app.signed_up_user().await;
     let refresh_only = format!(
         "{}={}",
