@@ -18,6 +18,10 @@ import {
 // read off the page as text and typed into an "app" (otpauth, RFC 6238),
 // whose codes the test then enters.
 
+// Each test waits for fresh 30-second TOTP steps (up to 15 s each, several
+// times), which on a busy machine outlasts the default minute.
+test.describe.configure({ timeout: 150_000 });
+
 const STEP = 30;
 
 function appFor(secretText: string): TOTP {

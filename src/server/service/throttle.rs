@@ -145,16 +145,7 @@ impl Throttle {
     /// attempt back, so only abandoned or refused ones count, on the
     /// sign-in limit for a network.
     pub(crate) fn passkey_keys(&self, client: &ClientInfo) -> Vec<ThrottleKey> {
-        client
-            .network()
-            .map(|network| ThrottleKey {
-                key: format!("passkey-ip:{network}"),
-                limit: self.settings.ip_max_failures,
-                of_account: false,
-                guards_password: false,
-            })
-            .into_iter()
-            .collect()
+        self.network_key("passkey-ip", client)
     }
 
     /// The counters of a request that mails a link of `purpose` (a reset,
@@ -183,10 +174,16 @@ impl Throttle {
     /// The counter of an admin API request: failed keys per client
     /// network, on the sign-in limit for a network.
     pub(crate) fn admin_key_keys(&self, client: &ClientInfo) -> Vec<ThrottleKey> {
+        self.network_key("admin-ip", client)
+    }
+
+    /// One counter for the client's network (none when it is unknown), on
+    /// the sign-in limit for a network, belonging to no account.
+    fn network_key(&self, prefix: &str, client: &ClientInfo) -> Vec<ThrottleKey> {
         client
             .network()
             .map(|network| ThrottleKey {
-                key: format!("admin-ip:{network}"),
+                key: format!("{prefix}:{network}"),
                 limit: self.settings.ip_max_failures,
                 of_account: false,
                 guards_password: false,
