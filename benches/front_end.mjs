@@ -73,7 +73,19 @@ async function timedSignOut(page) {
       new MutationObserver((_, observer) => {
         if (clicked !== null && seen()) {
           observer.disconnect();
-          requestAnimationFrame((frame) => resolve(frame - clicked));
+          requestAnimationFrame((frame) => {
+            // The server calls made on the way, on the click's clock.
+            const calls = performance
+              .getEntriesByType('resource')
+              .filter((entry) => entry.startTime >= clicked && entry.startTime <= frame)
+              .map((entry) => ({
+                path: new URL(entry.name).pathname,
+                start: entry.startTime - clicked,
+                end: entry.responseEnd - clicked,
+              }));
+            performance.clearResourceTimings();
+            resolve({ total: frame - clicked, calls });
+          });
         }
       }).observe(document, { childList: true, subtree: true });
     });
@@ -92,14 +104,25 @@ const results = [];
   const password = 'violet kettle anthem 42';
   await register(page, email, password);
   const times = [];
+  // Per server path: when its call started and ended after the click.
+  const calls = new Map();
   for (let run = 0; run < runs; run += 1) {
     await signIn(page, email, password);
     await page.goto(`${base}/`);
     await hydrated(page);
     await page.getByTestId('signed-in-email').waitFor();
-    times.push(await timedSignOut(page));
+    const { total, calls: made } = await timedSignOut(page);
+    times.push(total);
+    for (const { path, start, end } of made) {
+      if (!calls.has(path)) calls.set(path, { starts: [], ends: [] });
+      calls.get(path).starts.push(start);
+      calls.get(path).ends.push(end);
+    }
   }
   results.push([`Sign-out, click to login heading painted (${runs} runs)`, `median ${ms(median(times))}, p95 ${ms(percentile(times, 95))}, min ${ms(Math.min(...times))}, max ${ms(Math.max(...times))}`]);
+  for (const [path, { starts, ends }] of calls) {
+    results.push([`… server call before the paint: ${path} (in ${starts.length} of ${runs} runs)`, `median start ${ms(median(starts))}, median answer ${ms(median(ends))} after the click`]);
+  }
   await context.close();
 }
 

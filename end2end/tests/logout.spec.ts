@@ -96,4 +96,45 @@ test.describe('sign-out with JavaScript', () => {
 
     watch.expectNone();
   });
+
+  test('the logout answer alone switches the page: no second request, from a page that needs a session too', async ({
+    page,
+    context,
+  }) => {
+    const watch = await watchPageProblems(page);
+    const creds = newCredentials();
+    await register(page, creds);
+    await headerAccountLink(page).click();
+    await expect(page.getByRole('heading', { level: 1, name: 'Account' })).toBeVisible();
+    await page.waitForLoadState('networkidle');
+
+    // Every server call from the click on, and the page's paths on the way.
+    const calls: string[] = [];
+    page.on('request', (request) => {
+      const path = new URL(request.url()).pathname;
+      if (path.startsWith('/api/') || path.startsWith('/auth/')) calls.push(path);
+    });
+    // The header says "Sign in" in the same frame as the login heading.
+    const headerLag = page.evaluate(
+      () =>
+        new Promise<boolean>((resolve) => {
+          new MutationObserver((_, observer) => {
+            if (document.querySelector('h1#login-title')) {
+              observer.disconnect();
+              resolve(document.querySelector('[data-testid="signed-in-email"]') !== null);
+            }
+          }).observe(document, { childList: true, subtree: true });
+        }),
+    );
+
+    // Lands on /login?notice=signed_out: the account page, which needs a
+    // session, sent no one to /login?next=/account on its way out.
+    await signOutViaHeader(page, creds.email);
+    await expectNoAuthCookies(context);
+    expect(await headerLag, 'the header still named the account when the login page appeared').toBe(false);
+    await page.waitForLoadState('networkidle');
+    expect(calls, 'server calls after the click').toEqual(['/api/logout']);
+    await expectLoginPage(page, creds.email);
+    watch.expectNone();
+  });
 });

@@ -75,9 +75,7 @@ pub async fn two_factor_status() -> Result<TwoFactorOverview, AppError> {
 pub async fn start_totp_setup(password: Option<String>) -> Result<(), AppError> {
     let cx = ServerFnContext::get()?;
     let principal = cx.principal()?;
-    let password = password
-        .filter(|p| !p.is_empty())
-        .map(|p| Password::new(&p));
+    let password = Password::from_form(password);
     cx.state
         .auth
         .setup_totp(&principal, password.as_ref(), &cx.client)

@@ -66,9 +66,7 @@ pub async fn passkeys_status() -> Result<PasskeysOverview, AppError> {
 pub async fn passkey_registration(password: Option<String>) -> Result<PasskeyPrompt, AppError> {
     let cx = ServerFnContext::get()?;
     let principal = cx.principal()?;
-    let password = password
-        .filter(|p| !p.is_empty())
-        .map(|p| Password::new(&p));
+    let password = Password::from_form(password);
     let start = cx
         .state
         .auth
@@ -172,9 +170,7 @@ pub async fn verify_with_passkey(
 pub async fn remove_passkey(id: String, password: Option<String>) -> Result<(), AppError> {
     let cx = ServerFnContext::get()?;
     let principal = cx.principal()?;
-    let password = password
-        .filter(|p| !p.is_empty())
-        .map(|p| Password::new(&p));
+    let password = Password::from_form(password);
     cx.state
         .auth
         .remove_passkey(&principal, &id, password.as_ref(), &cx.client)

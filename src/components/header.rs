@@ -1,7 +1,7 @@
 //! The top bar: the brand, and who is signed in with a Sign out button.
 
 use leptos::prelude::*;
-use leptos_router::{NavigateOptions, components::A, hooks::use_navigate};
+use leptos_router::{components::A, hooks::use_navigate};
 
 use super::{AuthContext, SubmitButton};
 use crate::auth::{Logout, LogoutScope, Notice};
@@ -65,8 +65,7 @@ pub fn SignOutButton(
     }
     Effect::new(move |_| match action.value().get() {
         Some(Ok(())) if scope.ends_current() => {
-            auth.signed_out();
-            navigate(Notice::SignedOut.url(), NavigateOptions::default());
+            auth.signed_out(&navigate, Notice::SignedOut.url());
         }
         Some(Ok(())) => {
             if let Some(done) = on_done {

@@ -20,29 +20,24 @@ pub fn passkeys_supported() -> bool {
 
 /// `navigator.credentials.create` with the server's options: the answer, as
 /// JSON text.
-#[cfg(feature = "hydrate")]
 pub async fn create_passkey(options: &str) -> Result<String, String> {
-    bridge::ceremony(options, "parseCreationOptionsFromJSON", "create").await
-}
-
-#[cfg(not(feature = "hydrate"))]
-pub async fn create_passkey(_: &str) -> Result<String, String> {
-    Err(UNSUPPORTED.into())
+    ceremony(options, "parseCreationOptionsFromJSON", "create").await
 }
 
 /// `navigator.credentials.get` with the server's options: the answer, as
 /// JSON text.
-#[cfg(feature = "hydrate")]
 pub async fn get_passkey(options: &str) -> Result<String, String> {
-    bridge::ceremony(options, "parseRequestOptionsFromJSON", "get").await
+    ceremony(options, "parseRequestOptionsFromJSON", "get").await
 }
 
+#[cfg(feature = "hydrate")]
+use bridge::ceremony;
+
 #[cfg(not(feature = "hydrate"))]
-pub async fn get_passkey(_: &str) -> Result<String, String> {
+async fn ceremony(_: &str, _: &str, _: &str) -> Result<String, String> {
     Err(UNSUPPORTED.into())
 }
 
-#[cfg_attr(feature = "hydrate", allow(dead_code))]
 const UNSUPPORTED: &str = "This browser cannot use passkeys.";
 
 #[cfg(feature = "hydrate")]

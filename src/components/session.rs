@@ -4,7 +4,9 @@
 //! rendered on the server from the session the middleware resolved, hydrated
 //! as is, and re-asked on every client-side navigation, so a session ended
 //! elsewhere is noticed at the next page change. A server call that answers
-//! "session ended" marks it ended at once. Tabs of one browser tell each other
+//! "session ended" marks it ended at once. After this tab's own sign-out the
+//! server's answer already says who is signed in (nobody): the page it goes
+//! to is shown from that, without asking again. Tabs of one browser tell each other
 //! about sign-in and sign-out over a `BroadcastChannel`, without polling.
 
 use leptos::prelude::*;
@@ -39,6 +41,10 @@ pub struct AuthContext {
     /// Set while this tab signs its own session out: the end that follows
     /// is no news from elsewhere.
     leaving: RwSignal<bool>,
+    /// The sign-in state a sign-out here just established, and the path it
+    /// holds for: the next fetch of that path answers it without a request.
+    told: StoredValue<Option<(String, AuthStatus)>>,
+    pathname: Memo<String>,
 }
 
 impl AuthContext {
@@ -88,8 +94,27 @@ impl AuthContext {
         broadcast(SIGNED_IN);
     }
 
-    /// This tab just signed out; other tabs follow.
-    pub fn signed_out(self) {
+    /// This tab's session just ended on its own request (sign-out, or a
+    /// password reset); it goes on to `to`, and other tabs follow. The
+    /// server cleared the cookies in that answer, so the page at `to` is
+    /// shown as signed out at once, with no second request.
+    pub fn signed_out(self, navigate: &impl Fn(&str, NavigateOptions), to: &str) {
+        self.ended.set(false);
+        let path = to.split(['?', '#']).next().unwrap_or(to).to_string();
+        let stays = path == self.pathname.get_untracked();
+        self.told.set_value(Some((path, AuthStatus::SignedOut)));
+        if stays {
+            // Only the query changes: nothing else asks again.
+            self.refetch();
+        }
+        broadcast(SIGNED_OUT);
+        navigate(to, NavigateOptions::default());
+    }
+
+    /// This browser's session may just have ended (it was one of an
+    /// account's other sessions, or of another account): ask again, and tell
+    /// the other tabs to.
+    pub fn session_may_have_ended(self) {
         self.ended.set(false);
         self.refetch();
         broadcast(SIGNED_OUT);
@@ -111,15 +136,30 @@ impl AuthContext {
 pub fn AuthProvider(children: Children) -> impl IntoView {
     let location = use_location();
     let version = RwSignal::new(0u64);
+    let told = StoredValue::new(None::<(String, AuthStatus)>);
     let status = Resource::new_blocking(
         move || (version.get(), location.pathname.get()),
-        |_| current_user(),
+        move |(_, path)| {
+            // A told state is used once, and only for the path it was for.
+            let told = told
+                .try_update_value(Option::take)
+                .flatten()
+                .filter(|(for_path, _)| *for_path == path);
+            async move {
+                match told {
+                    Some((_, status)) => Ok(status),
+                    None => current_user().await,
+                }
+            }
+        },
     );
     provide_context(AuthContext {
         status,
         version,
         ended: RwSignal::new(false),
         leaving: RwSignal::new(false),
+        told,
+        pathname: location.pathname,
     });
     children()
 }
@@ -220,14 +260,21 @@ where
 {
     let auth = AuthContext::expect();
     let location = use_location();
+    // The page's own path. Once the app is on its way elsewhere, this page
+    // is going away and sends no one to the login page: after a sign-out
+    // here, the page it goes to knows the new state at once, possibly
+    // while this one is still in the document.
+    let here = location.pathname.get_untracked();
     let view = StoredValue::new(view);
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || {
                 let location = location.clone();
+                let here = here.clone();
                 Suspend::new(async move {
                 match auth.status().await {
                     Ok(AuthStatus::SignedIn(user)) => view.with_value(|v| v(user)).into_any(),
+                    Ok(_) if location.pathname.get_untracked() != here => ().into_any(),
                     Ok(status) => {
                         let ended = (status == AuthStatus::SessionEnded).then_some(Notice::SessionEnded);
                         let to = login_path(&current_path(&location), ended);
@@ -304,11 +351,29 @@ pub fn SessionWatcher() -> impl IntoView {
     });
 }
 
+// The page's one channel: it listens, and it sends, so this tab does not
+// hear its own news (a channel object never receives what it posted).
+#[cfg(feature = "hydrate")]
+thread_local! {
+    static CHANNEL: std::cell::RefCell<Option<web_sys::BroadcastChannel>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+#[cfg(feature = "hydrate")]
+fn channel() -> Option<web_sys::BroadcastChannel> {
+    CHANNEL.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            *cell = web_sys::BroadcastChannel::new(AUTH_CHANNEL).ok();
+        }
+        cell.clone()
+    })
+}
+
 #[cfg(feature = "hydrate")]
 fn broadcast(message: &str) {
-    if let Ok(channel) = web_sys::BroadcastChannel::new(AUTH_CHANNEL) {
+    if let Some(channel) = channel() {
         let _ = channel.post_message(&wasm_bindgen::JsValue::from_str(message));
-        channel.close();
     }
 }
 
@@ -319,7 +384,7 @@ fn broadcast(_: &str) {}
 fn listen(on_message: impl Fn(String) + 'static) {
     use wasm_bindgen::{JsCast, closure::Closure};
 
-    let Ok(channel) = web_sys::BroadcastChannel::new(AUTH_CHANNEL) else {
+    let Some(channel) = channel() else {
         return;
     };
     let handler =
@@ -329,9 +394,9 @@ fn listen(on_message: impl Fn(String) + 'static) {
             }
         });
     channel.set_onmessage(Some(handler.as_ref().unchecked_ref()));
-    // The watcher lives as long as the page: so do the channel and handler.
+    // The watcher lives as long as the page: so do the channel (kept in
+    // `CHANNEL`) and the handler.
     handler.forget();
-    std::mem::forget(channel);
 }
 
 #[cfg(not(feature = "hydrate"))]

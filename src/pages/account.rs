@@ -1,6 +1,6 @@
 use leptos::{html::Form, prelude::*};
 use leptos_meta::Title;
-use leptos_router::{NavigateOptions, hooks::use_navigate};
+use leptos_router::hooks::use_navigate;
 
 use super::{passkeys::PasskeysSection, two_factor::TwoFactorSection};
 use crate::{
@@ -53,8 +53,7 @@ fn Account(user: SessionUser) -> impl IntoView {
     let revoke = ServerAction::<RevokeSession>::new();
     Effect::new(move |_| match revoke.value().get() {
         Some(Ok(true)) => {
-            auth.signed_out();
-            navigate(Notice::SignedOut.url(), NavigateOptions::default());
+            auth.signed_out(&navigate, Notice::SignedOut.url());
         }
         Some(Ok(false)) => {
             set_notice.set(Some(Notice::SessionRevoked.text()));

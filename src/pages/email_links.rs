@@ -57,7 +57,7 @@ pub fn ConfirmEmailPage() -> impl IntoView {
         if let Some(Ok(to)) = action.value().get() {
             if to == Notice::AddressChanged.url() {
                 // If this browser was signed in, it was one of the others.
-                auth.signed_out();
+                auth.session_may_have_ended();
             } else {
                 auth.refetch();
             }

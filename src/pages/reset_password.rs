@@ -19,8 +19,7 @@ pub fn ResetPasswordPage() -> impl IntoView {
     Effect::new(move |_| {
         if action.value().with(|value| matches!(value, Some(Ok(())))) {
             // Every session ended, this browser's too.
-            auth.signed_out();
-            navigate(Notice::PasswordReset.url(), Default::default());
+            auth.signed_out(&navigate, Notice::PasswordReset.url());
         }
     });
     let link_failed = Signal::derive(move || {

@@ -37,6 +37,12 @@ impl Password {
         Self(raw.nfkc().collect::<String>().into())
     }
 
+    /// A form's optional password field (re-authentication where a recent
+    /// sign-in would do): left empty, it is no password at all.
+    pub fn from_form(field: Option<String>) -> Option<Self> {
+        field.filter(|p| !p.is_empty()).map(|p| Self::new(&p))
+    }
+
     fn expose(&self) -> &str {
         self.0.expose_secret()
     }
@@ -331,6 +337,14 @@ mod tests {
             queue_capacity: 16,
             queue_timeout: Duration::from_secs(30),
         }
+    }
+
+    #[test]
+    fn an_empty_form_field_is_no_password() {
+        assert!(Password::from_form(None).is_none());
+        assert!(Password::from_form(Some(String::new())).is_none());
+        let typed = Password::from_form(Some("  spaced out  ".into())).unwrap();
+        assert!(typed.same_as(&Password::new("  spaced out  ")));
     }
 
     #[tokio::test]

@@ -692,6 +692,23 @@ impl TestApp {
             .await
             .expect("request")
     }
+
+    /// `GET /auth/me` from a browser holding exactly these two cookies.
+    pub async fn cookie_me(&self, access_token: &str, refresh_token: &str) -> Response {
+        self.bare_client()
+            .get(self.url("/auth/me"))
+            .header(
+                "cookie",
+                format!(
+                    "{}={access_token}; {}={refresh_token}",
+                    self.access_cookie_name(),
+                    self.refresh_cookie_name()
+                ),
+            )
+            .send()
+            .await
+            .expect("request")
+    }
 }
 
 /// The tokens of a body-delivery answer.

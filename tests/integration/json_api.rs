@@ -210,20 +210,7 @@ async fn another_users_refresh_token_only_ever_acts_as_that_user(backend: Backen
         victim_session,
         Timestamp::now().minus(std::time::Duration::from_secs(3600)),
     );
-    let response = app
-        .bare_client()
-        .get(app.url("/auth/me"))
-        .header(
-            "cookie",
-            format!(
-                "{}={expired}; {}={other_refresh}",
-                app.access_cookie_name(),
-                app.refresh_cookie_name()
-            ),
-        )
-        .send()
-        .await
-        .unwrap();
+    let response = app.cookie_me(&expired, &other_refresh).await;
     assert_eq!(response.status(), StatusCode::OK);
     let me: Value = response.json().await.unwrap();
     assert_ne!(me["email"], victim.as_str(), "never the victim");

@@ -23,6 +23,7 @@ backend_tests!(
     setting_up_again_without_a_recent_sign_in_needs_the_password,
     the_sweeper_removes_expired_pending_sign_ins_and_unconfirmed_set_ups,
     fresh_recovery_codes_are_shown_and_downloadable_once_in_their_session,
+    me_reports_second_factors_however_the_request_was_signed_in,
 );
 
 fn now() -> u64 {
@@ -970,4 +971,45 @@ async fn fresh_recovery_codes_are_shown_and_downloadable_once_in_their_session(b
         .await
         .unwrap();
     assert!(shown.is_empty());
+}
+
+/// `GET /auth/me` takes the second factors from the session check's own
+/// query; after a renewal (no check of an access token) it reads them
+/// itself. All three ways agree, and follow a used recovery code.
+async fn me_reports_second_factors_however_the_request_was_signed_in(backend: Backend) {
+    use portcullis::server::time::Timestamp;
+
+    let app = TestApp::spawn(backend).await;
+    let (email, _secret, codes) = protected_user(&app).await;
+    let (user, session) = app.ids().await;
+    let refresh = app
+        .cookie(app.refresh_cookie_name())
+        .expect("refresh cookie");
+    let mfa = |left: i64| json!({ "totp": true, "recovery_codes_left": left });
+    let body = |response: reqwest::Response| async move {
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.unwrap()["mfa"].clone()
+    };
+
+    // Cookies with a live access token, and a bearer token.
+    assert_eq!(body(me(&app.client, &app).await).await, mfa(10));
+    let access = app.mint_access_token(user, session, Timestamp::now());
+    assert_eq!(body(app.bearer_me(&access).await).await, mfa(10));
+    // An expired access token, renewed from the refresh token on the way.
+    let stale = app.mint_access_token(
+        user,
+        session,
+        Timestamp::now().minus(Duration::from_secs(3600)),
+    );
+    let response = app.cookie_me(&stale, &refresh).await;
+    assert_eq!(set_cookies(&response).len(), 2, "renewed");
+    assert_eq!(body(response).await, mfa(10));
+
+    // A recovery code used in another browser: one fewer, at once.
+    let (other, _) = password_step(&app, &email).await;
+    assert_eq!(
+        second_step(&other, &app, &codes[0]).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(body(app.bearer_me(&access).await).await, mfa(9));
 }

@@ -1,7 +1,7 @@
 //! `/auth` endpoint handlers.
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::{Path, Query, State, rejection::QueryRejection},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -16,7 +16,7 @@ use crate::{
     auth::{AppError, ErrorCode, LogoutScope},
     server::{
         client::{ClientInfo, describe_device},
-        db::SessionId,
+        db::{MfaStatus, SessionId},
         error::AuthError,
         middleware::session::{AuthState, Credentials, SignedIn, bearer_token},
         passwords::Password,
@@ -671,8 +671,13 @@ pub async fn confirm_email_change(
 pub async fn me(
     State(state): State<AppState>,
     SignedIn(principal): SignedIn,
+    checked: Option<Extension<MfaStatus>>,
 ) -> Result<Json<MeResponse>, AuthError> {
-    let mfa = state.auth.mfa_status(&principal).await?;
+    // Read by this request's session check, unless it renewed the tokens.
+    let mfa = match checked {
+        Some(Extension(mfa)) => mfa,
+        None => state.auth.mfa_status(&principal).await?,
+    };
     Ok(Json(MeResponse {
         id: principal.user_id.to_string(),
         email: principal.email,

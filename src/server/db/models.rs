@@ -86,7 +86,8 @@ pub struct NewSession<'a> {
 }
 
 /// The identity behind a live access token: what the per-request revocation
-/// check returns.
+/// check returns, with the account's second factors (read in the same query,
+/// so `GET /auth/me` needs no other).
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct ActiveSession {
     pub session_id: SessionId,
@@ -94,6 +95,8 @@ pub struct ActiveSession {
     pub email: String,
     pub email_verified: bool,
     pub authenticated_at: Timestamp,
+    pub totp: bool,
+    pub recovery_codes_left: i64,
 }
 
 /// A refresh token's row joined with its session.

@@ -144,7 +144,8 @@ impl Store {
 
     /// The per-request revocation check: the session named by an access token,
     /// if it still belongs to that user, is not revoked and has not expired.
-    /// One primary-key lookup joined to the user row the caller needs anyway.
+    /// One primary-key lookup joined to the user row the caller needs anyway,
+    /// and the account's second factors (two more primary-key lookups).
     pub async fn active_session(
         &self,
         session_id: SessionId,
@@ -153,7 +154,11 @@ impl Store {
     ) -> StoreResult<Option<ActiveSession>> {
         on_pool!(self, pool => sqlx::query_as(
             "SELECT s.id AS session_id, s.user_id, u.email, \
-             u.email_verified_at IS NOT NULL AS email_verified, s.authenticated_at \
+             u.email_verified_at IS NOT NULL AS email_verified, s.authenticated_at, \
+             EXISTS (SELECT 1 FROM user_totp t \
+                     WHERE t.user_id = s.user_id AND t.enabled_at IS NOT NULL) AS totp, \
+             (SELECT COUNT(*) FROM recovery_codes c WHERE c.user_id = s.user_id) \
+                 AS recovery_codes_left \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3",
         )

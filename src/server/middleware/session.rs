@@ -18,8 +18,10 @@ use tower_cookies::Cookies;
 
 use crate::server::{
     client::ClientInfo,
+    cookies::CookieCredentials,
+    db::MfaStatus,
     error::{AuthError, Fault},
-    service::Principal,
+    service::{Checked, Principal},
     state::AppState,
     tokens::TokenError,
 };
@@ -114,8 +116,8 @@ pub async fn resolve_session(
         &state.settings.proxies,
     );
     client.device = state.cookies.read_device(&cookies);
-    let auth = if resolved_by_handler(request.uri().path()) {
-        AuthState::Deferred
+    let (auth, second_factors) = if resolved_by_handler(request.uri().path()) {
+        (AuthState::Deferred, None)
     } else {
         resolve(&state, request.headers(), &cookies, &client).await
     };
@@ -127,6 +129,9 @@ pub async fn resolve_session(
     };
     request.extensions_mut().insert(client);
     request.extensions_mut().insert(auth);
+    if let Some(second_factors) = second_factors {
+        request.extensions_mut().insert(second_factors);
+    }
     let response = next.run(request).await;
     if let Some(fault) = unreported {
         fault.log_once("session check failed");
@@ -134,30 +139,52 @@ pub async fn resolve_session(
     response
 }
 
+/// The request's sign-in state, and the account's second factors when the
+/// access token's check read them (not after a renewal).
 async fn resolve(
     state: &AppState,
     headers: &HeaderMap,
     cookies: &Cookies,
     client: &ClientInfo,
-) -> AuthState {
+) -> (AuthState, Option<MfaStatus>) {
     if let Some(bearer) = bearer_token(headers) {
         return match bearer {
-            Ok(token) => from_result(state.auth.authenticate(token).await),
-            Err(kind) => AuthState::BadBearer(kind),
+            Ok(token) => checked(from_result(state.auth.authenticate(token).await)),
+            Err(kind) => (AuthState::BadBearer(kind), None),
         };
     }
     let credentials = state.cookies.read(cookies);
     if credentials.is_empty() {
-        return AuthState::Anonymous;
+        return (AuthState::Anonymous, None);
     }
     if let Some(access) = &credentials.access {
         match state.auth.authenticate(access).await {
-            Ok(principal) => return AuthState::SignedIn(principal),
+            Ok(found) => return checked(Ok(found)),
             // Expired or unreadable: the refresh token decides below.
             Err(AuthError::InvalidToken(_)) => {}
-            Err(error) => return ended_or_unavailable(state, cookies, error),
+            Err(error) => return (ended_or_unavailable(state, cookies, error), None),
         }
     }
+    (renew(state, cookies, client, &credentials).await, None)
+}
+
+fn checked(result: Result<Checked, AuthState>) -> (AuthState, Option<MfaStatus>) {
+    match result {
+        Ok(Checked {
+            principal,
+            second_factors,
+        }) => (AuthState::SignedIn(principal), Some(second_factors)),
+        Err(state) => (state, None),
+    }
+}
+
+/// An access token that is missing or expired: the refresh token decides.
+async fn renew(
+    state: &AppState,
+    cookies: &Cookies,
+    client: &ClientInfo,
+    credentials: &CookieCredentials,
+) -> AuthState {
     let Some(refresh) = &credentials.refresh else {
         return ended_or_unavailable(state, cookies, AuthError::SessionEnded);
     };
@@ -173,18 +200,18 @@ async fn resolve(
     }
 }
 
-fn from_result(result: Result<Principal, AuthError>) -> AuthState {
-    match result {
-        Ok(principal) => AuthState::SignedIn(principal),
-        Err(AuthError::InvalidToken(kind)) => AuthState::BadBearer(kind),
-        Err(AuthError::SessionEnded) => AuthState::Ended,
-        Err(AuthError::Unavailable(fault) | AuthError::Unexpected(fault)) => {
+/// A bearer token's check, as the request's state when it failed.
+fn from_result(result: Result<Checked, AuthError>) -> Result<Checked, AuthState> {
+    result.map_err(|error| match error {
+        AuthError::InvalidToken(kind) => AuthState::BadBearer(kind),
+        AuthError::SessionEnded => AuthState::Ended,
+        AuthError::Unavailable(fault) | AuthError::Unexpected(fault) => {
             AuthState::Unavailable(fault)
         }
-        Err(other) => AuthState::Unavailable(Fault::new(anyhow::anyhow!(
+        other => AuthState::Unavailable(Fault::new(anyhow::anyhow!(
             "the session check failed: {other}"
         ))),
-    }
+    })
 }
 
 /// A database fault must not sign anyone out; anything else means the

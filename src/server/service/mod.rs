@@ -44,7 +44,9 @@ pub(crate) use throttle::Throttle;
 use super::{
     client::ClientInfo,
     config::{SessionSettings, ThrottleSettings},
-    db::{EventKind, NewSession, RefreshTokenRecord, SessionId, Store, UserId, UserRecord},
+    db::{
+        EventKind, MfaStatus, NewSession, RefreshTokenRecord, SessionId, Store, UserId, UserRecord,
+    },
     error::AuthError,
     mfa::SecondFactors,
     passwords::{HashFailure, Passwords},
@@ -63,6 +65,14 @@ pub struct Principal {
     pub email_verified: bool,
     /// Last time the password was proven on this device.
     pub authenticated_at: Timestamp,
+}
+
+/// What the per-request check of an access token found: who, and the
+/// account's second factors, read in the same query.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub principal: Principal,
+    pub second_factors: MfaStatus,
 }
 
 /// Tokens just issued for a session, with who they are for.
@@ -149,7 +159,7 @@ impl AuthService {
 
     /// Verifies an access token and checks, in the database, that its session
     /// is still live: a logout anywhere takes effect on the next request.
-    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, access_token: &str) -> Result<Checked, AuthError> {
         let claims = self
             .tokens
             .verify_access(access_token)
@@ -159,12 +169,18 @@ impl AuthService {
             .active_session(claims.sid, claims.sub, Timestamp::now())
             .await?
             .ok_or(AuthError::SessionEnded)?;
-        Ok(Principal {
-            user_id: session.user_id,
-            session_id: session.session_id,
-            email: session.email,
-            email_verified: session.email_verified,
-            authenticated_at: session.authenticated_at,
+        Ok(Checked {
+            principal: Principal {
+                user_id: session.user_id,
+                session_id: session.session_id,
+                email: session.email,
+                email_verified: session.email_verified,
+                authenticated_at: session.authenticated_at,
+            },
+            second_factors: MfaStatus {
+                totp: session.totp,
+                recovery_codes_left: session.recovery_codes_left,
+            },
         })
     }
 
