@@ -120,7 +120,15 @@ impl Application {
             origins.allowed,
         ));
         prepare_schema(&state).await?;
-        let router = app_router(state.clone());
+        // Reading and hashing the app's files is blocking file I/O (about
+        // 1.5 MB): off the async runtime.
+        let assets = {
+            let options = state.leptos.clone();
+            tokio::task::spawn_blocking(move || PkgAssets::load(&options))
+                .await
+                .context("Failed to read the app's files under /pkg")?
+        };
+        let router = app_router(state.clone(), assets);
         Ok(Application {
             listener,
             router,
@@ -193,10 +201,10 @@ impl Application {
     }
 }
 
-/// Every route of the application, with its middleware.
-pub fn app_router(state: AppState) -> Router {
+/// Every route of the application, with its middleware; `assets` are the
+/// app's files under `/pkg` (`PkgAssets::load`).
+pub fn app_router(state: AppState, assets: PkgAssets) -> Router {
     let leptos_options = state.leptos.clone();
-    let assets = PkgAssets::load(&leptos_options);
     // Pages link the app's files by their hashed names.
     let page_options = assets.page_options(&leptos_options);
     let (auth_api, _) = api::router(state.settings.passwords);

@@ -454,17 +454,27 @@ async fn another_accounts_credential_is_refused(backend: Backend) {
     );
 }
 
+/// `times` passkey sign-ins in a row, each answered 200.
+async fn signs_in(
+    app: &TestApp,
+    authenticator: &mut SoftPasskey,
+    credential_id: &str,
+    user: &str,
+    times: usize,
+) {
+    for _ in 0..times {
+        let (response, _, _) = passkey_sign_in(app, authenticator, credential_id, user).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
+
 async fn the_sign_counter_must_grow(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.signed_up_user().await;
     let user = user_id(&app.client, &app).await;
     let mut authenticator = SoftPasskey::new(true);
     let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
-    for _ in 0..2 {
-        let (response, _, _) =
-            passkey_sign_in(&app, &mut authenticator, &credential_id, &user).await;
-        assert_eq!(response.status(), StatusCode::OK);
-    }
+    signs_in(&app, &mut authenticator, &credential_id, &user, 2).await;
     // As if a clone of the authenticator had signed far ahead: this one's
     // next counter is behind what the server saw, and is refused.
     let owner = portcullis::server::db::UserId(uuid::Uuid::parse_str(&user).unwrap());
@@ -503,11 +513,7 @@ async fn unfinished_passkey_sign_ins_are_limited_per_network(backend: Backend) {
     let mut authenticator = SoftPasskey::new(true);
     let credential_id = add_passkey(&app.client, &app, &mut authenticator, "Laptop").await;
     // Finished sign-ins, more than the limit, count for nothing.
-    for _ in 0..4 {
-        let (response, _, _) =
-            passkey_sign_in(&app, &mut authenticator, &credential_id, &user).await;
-        assert_eq!(response.status(), StatusCode::OK);
-    }
+    signs_in(&app, &mut authenticator, &credential_id, &user, 4).await;
     let ceremonies = app.count("SELECT COUNT(*) FROM webauthn_challenges").await;
     // Three abandoned starts reach the limit; the next start is refused,
     // with nothing stored for it.
