@@ -289,7 +289,7 @@ pub fn spawn(store: Store, live: LiveSessions) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         match &store.pool {
             Pool::Postgres(pool) => listen(pool.clone(), &store, &live).await,
-            Pool::Sqlite(_) => tail(&store, &live).await,
+            Pool::Sqlite { .. } => tail(&store, &live).await,
         }
     })
 }

@@ -3,7 +3,9 @@
 //! with its audit event, so an instance that checks a session on the next
 //! request sees it, whichever process (a CLI, another instance) made it.
 
-use super::{NewEvent, RevokeReason, SessionId, Store, StoreContext, StoreResult, UserId, on_pool};
+use super::{
+    NewEvent, RevokeReason, SessionId, Store, StoreContext, StoreResult, UserId, on_pool, on_writer,
+};
 use crate::server::time::Timestamp;
 
 /// A user as an operator lists them.
@@ -167,7 +169,7 @@ impl Store {
         now: Timestamp,
         event: &NewEvent<'_>,
     ) -> StoreResult<u64> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let ended = sqlx::query(REVOKE_ALL)
                 .bind(user_id)
@@ -194,7 +196,7 @@ impl Store {
         now: Timestamp,
         event: &NewEvent<'_>,
     ) -> StoreResult<Option<u64>> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let marked = sqlx::query(
                 "UPDATE users SET disabled_at = $2, disabled_reason = $3 \
@@ -232,7 +234,7 @@ impl Store {
 
     /// Lifts a disable, with `event`; `false` when it was not disabled.
     pub async fn enable_user(&self, user_id: UserId, event: &NewEvent<'_>) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let lifted = sqlx::query(
                 "UPDATE users SET disabled_at = NULL, disabled_reason = NULL \
@@ -271,7 +273,7 @@ impl Store {
             .map(|prefix| format!("{prefix}{email_normalized}"))
             .collect();
         let mentions = format!("%{}%", like_literal(email_normalized));
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let mut throttle = sqlx::query(
                 "DELETE FROM login_throttle WHERE key IN ($1, $2, $3, $4, $5, $6)",
@@ -350,7 +352,7 @@ impl Store {
         now: Timestamp,
         event: &NewEvent<'_>,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(
                 "INSERT INTO admin_api_keys (id, name, secret_hash, created_at) VALUES ($1, $2, $3, $4)",
@@ -394,7 +396,7 @@ impl Store {
         now: Timestamp,
         event: &NewEvent<'_>,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let revoked = sqlx::query(
                 "UPDATE admin_api_keys SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL",
@@ -420,7 +422,7 @@ impl Store {
         id: &str,
         now: Timestamp,
     ) -> StoreResult<Option<(String, Vec<u8>)>> {
-        on_pool!(self, pool => sqlx::query_as(
+        on_writer!(self, pool => sqlx::query_as(
             "UPDATE admin_api_keys SET last_used_at = $2 WHERE id = $1 AND revoked_at IS NULL \
              RETURNING name, secret_hash",
         )
@@ -439,7 +441,7 @@ impl Store {
         now: Timestamp,
         event: &NewEvent<'_>,
     ) -> StoreResult<Option<UserId>> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let owner: Option<UserId> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $2, revoked_reason = $3 \

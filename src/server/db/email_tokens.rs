@@ -4,7 +4,7 @@
 
 use super::{
     NewEvent, NewUser, RevokeReason, SessionId, Store, StoreContext, StoreResult, UserId,
-    mail::NewMail, on_pool,
+    mail::NewMail, on_pool, on_writer,
 };
 use crate::server::time::Timestamp;
 
@@ -159,7 +159,7 @@ impl Store {
     /// Stores a link and queues the mail carrying it, and spends every
     /// earlier live link of the same purpose: only the newest one works.
     pub async fn issue_link(&self, link: &NewLink<'_>) -> StoreResult<()> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             insert_link!(tx, link).await?;
             tx.commit().await
@@ -176,7 +176,7 @@ impl Store {
         link: &NewLink<'_>,
         taken: impl FnOnce(&str) -> NewMail,
     ) -> StoreResult<Registration> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let inserted = sqlx::query(super::users::INSERT_USER)
                 .bind(user.id)
@@ -209,7 +209,7 @@ impl Store {
 
     /// Queues one message on its own, for mail no other change goes with.
     pub async fn queue_mail(&self, mail: &NewMail, now: Timestamp) -> StoreResult<()> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             super::mail::insert_mail!(tx, mail, now).await?;
             tx.commit().await
@@ -227,7 +227,7 @@ impl Store {
         event: NewEvent<'_>,
     ) -> StoreResult<Option<UserId>> {
         let purpose = LinkPurpose::VerifyEmail.as_str();
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let Some(user_id) = spend_link!(tx, token_hash, purpose, now).await? else {
                 tx.rollback().await?;
@@ -263,7 +263,7 @@ impl Store {
         event: NewEvent<'_>,
     ) -> StoreResult<EmailChange> {
         let purpose = LinkPurpose::ChangeEmail.as_str();
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let Some(user_id) = spend_link!(tx, token_hash, purpose, now).await? else {
                 tx.rollback().await?;
@@ -357,7 +357,7 @@ impl Store {
     /// expired meanwhile (nothing changed); otherwise the sessions ended.
     pub async fn reset_password(&self, reset: &LinkReset<'_>) -> StoreResult<Option<u64>> {
         let purpose = LinkPurpose::PasswordReset.as_str();
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let spent = sqlx::query(
                 "UPDATE email_tokens SET used_at = $4 WHERE token_hash = $1 AND user_id = $2 \

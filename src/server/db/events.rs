@@ -1,6 +1,6 @@
 use super::{StoreContext, StoreResult};
 
-use super::{EventRecord, NewEvent, SessionId, Store, UserId, on_pool};
+use super::{EventRecord, NewEvent, SessionId, Store, UserId, on_pool, on_writer};
 use crate::server::time::Timestamp;
 
 pub(super) const INSERT_EVENT: &str = "INSERT INTO auth_events \
@@ -32,7 +32,7 @@ where
 
 impl Store {
     pub async fn record_event(&self, event: &NewEvent<'_>) -> StoreResult<()> {
-        on_pool!(self, pool => bind_event(sqlx::query(INSERT_EVENT), event)
+        on_writer!(self, pool => bind_event(sqlx::query(INSERT_EVENT), event)
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))

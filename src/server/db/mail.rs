@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{Store, StoreContext, StoreResult, on_pool};
+use super::{Store, StoreContext, StoreResult, on_writer};
 use crate::server::time::Timestamp;
 
 /// A message to send. Its bodies may hold a single-use link: the row is
@@ -76,7 +76,7 @@ impl Store {
         now: Timestamp,
         lease: Duration,
     ) -> StoreResult<Option<OutboxMail>> {
-        on_pool!(self, pool => sqlx::query_as(
+        on_writer!(self, pool => sqlx::query_as(
             "UPDATE mail_outbox SET next_attempt_at = $2, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM mail_outbox WHERE next_attempt_at <= $1 \
                          ORDER BY next_attempt_at, id LIMIT 1) \
@@ -92,7 +92,7 @@ impl Store {
 
     /// A message was handed over: it leaves the database, link and all.
     pub async fn mail_delivered(&self, id: i64) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM mail_outbox WHERE id = $1")
+        on_writer!(self, pool => sqlx::query("DELETE FROM mail_outbox WHERE id = $1")
             .bind(id)
             .execute(pool)
             .await
@@ -102,7 +102,7 @@ impl Store {
 
     /// A delivery failed: try again at `retry_at`.
     pub async fn mail_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE mail_outbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1",
         )
         .bind(id)

@@ -9,6 +9,7 @@
 
 use super::{
     NewEvent, NewMail, RevokeReason, SessionId, Store, StoreContext, StoreResult, UserId, on_pool,
+    on_writer,
 };
 use crate::server::time::Timestamp;
 
@@ -125,7 +126,7 @@ impl Store {
         sealed: &str,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "INSERT INTO user_totp (user_id, secret_sealed, created_at) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE SET secret_sealed = excluded.secret_sealed, \
              created_at = excluded.created_at WHERE user_totp.enabled_at IS NULL",
@@ -142,7 +143,7 @@ impl Store {
     /// Turns the pending secret on; `false` (nothing changed) when it is no
     /// longer the pending one (set up again, or confirmed, meanwhile).
     pub async fn enable_totp(&self, enable: &TotpEnable<'_>) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let enabled = sqlx::query(
                 "UPDATE user_totp SET enabled_at = $3, last_step = $4 \
@@ -172,7 +173,7 @@ impl Store {
     /// Accepts a code of `step` once: `true` when the account's app is on and
     /// no code of this step or a later one was accepted before.
     pub async fn accept_totp_step(&self, user_id: UserId, step: i64) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE user_totp SET last_step = $2 \
              WHERE user_id = $1 AND enabled_at IS NOT NULL AND last_step < $2",
         )
@@ -186,7 +187,7 @@ impl Store {
 
     /// Spends a recovery code: `true` when it was one of the account's.
     pub async fn use_recovery_code(&self, user_id: UserId, hash: &[u8]) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "DELETE FROM recovery_codes WHERE user_id = $1 AND code_hash = $2 \
              AND EXISTS (SELECT 1 FROM user_totp t WHERE t.user_id = $1 AND t.enabled_at IS NOT NULL)",
         )
@@ -206,7 +207,7 @@ impl Store {
         code_hashes: &[Vec<u8>],
         event: &NewEvent<'_>,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             // A write first, so the transaction holds the row from the start.
             let on = sqlx::query(
@@ -233,7 +234,7 @@ impl Store {
     /// Turns the app off: `None` when it was not on (nothing changed),
     /// otherwise how many other sessions ended.
     pub async fn disable_totp(&self, disable: &TotpDisable<'_>) -> StoreResult<Option<u64>> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let removed = sqlx::query(
                 "DELETE FROM user_totp WHERE user_id = $1 AND enabled_at IS NOT NULL",
@@ -277,7 +278,7 @@ impl Store {
 
     /// Records a sign-in waiting for its second step.
     pub async fn create_challenge(&self, challenge: &NewChallenge<'_>) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "INSERT INTO mfa_challenges (token_hash, user_id, password_hash, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -300,7 +301,7 @@ impl Store {
         now: Timestamp,
         max_attempts: i32,
     ) -> StoreResult<Option<ChallengeRecord>> {
-        on_pool!(self, pool => sqlx::query_as(
+        on_writer!(self, pool => sqlx::query_as(
             "UPDATE mfa_challenges SET attempts = attempts + 1 \
              WHERE token_hash = $1 AND expires_at > $2 AND attempts < $3 \
              RETURNING user_id, password_hash",
@@ -334,7 +335,7 @@ impl Store {
 
     /// Spends a pending sign-in: `true` for exactly one caller.
     pub async fn spend_challenge(&self, token_hash: &[u8]) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM mfa_challenges WHERE token_hash = $1")
+        on_writer!(self, pool => sqlx::query("DELETE FROM mfa_challenges WHERE token_hash = $1")
             .bind(token_hash)
             .execute(pool)
             .await

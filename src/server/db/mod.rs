@@ -48,21 +48,43 @@ use std::{str::FromStr, time::Duration};
 pub use super::config::Engine;
 use super::{config::DatabaseSettings, time::Timestamp};
 
-/// Runs `$body` with `$pool` bound to the concrete pool. The body is compiled
-/// once per engine, so one text serves both.
+/// Runs `$body` with `$pool` bound to the concrete pool, for statements that
+/// only read. The body is compiled once per engine, so one text serves both.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.pool {
-            $crate::server::db::Pool::Sqlite($pool) => $body,
+            $crate::server::db::Pool::Sqlite { readers: $pool, .. } => $body,
             $crate::server::db::Pool::Postgres($pool) => $body,
         }
     };
 }
-pub(crate) use on_pool;
+
+/// [`on_pool!`] for anything that writes: on SQLite, the one writer
+/// connection (see [`Pool::Sqlite`]); on PostgreSQL, the same pool.
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::server::db::Pool::Sqlite { writer: $pool, .. } => $body,
+            $crate::server::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use {on_pool, on_writer};
 
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    Sqlite(sqlx::SqlitePool),
+    /// SQLite commits one writer at a time, and a connection that finds the
+    /// write lock taken polls for it with sleeps of up to 100 ms (its busy
+    /// handler): under concurrent writes, the unlucky ones wait far longer
+    /// than the writes ahead of them take. So every write goes through one
+    /// connection, and writers queue for it in order (the pool's wait is
+    /// first come, first served) instead of polling; reads use the others,
+    /// and WAL lets them run beside the writer. Another process writing to
+    /// the same file (the admin command line) still meets the busy handler.
+    Sqlite {
+        readers: sqlx::SqlitePool,
+        writer: sqlx::SqlitePool,
+    },
     Postgres(sqlx::PgPool),
 }
 
@@ -114,12 +136,27 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(settings.statement_timeout);
                 crate::server::files::private_sqlite_file(options.get_filename())?;
-                Pool::Sqlite(
+                let pool = |size, options: SqliteConnectOptions| {
                     SqlitePoolOptions::new()
-                        .max_connections(settings.max_connections)
+                        .max_connections(size)
                         .acquire_timeout(settings.acquire_timeout)
-                        .connect_lazy_with(options),
-                )
+                        // The connection is a file in this process, not a
+                        // socket that can die: the default ping before every
+                        // acquire only cost each query a second hop to the
+                        // connection's thread.
+                        .test_before_acquire(false)
+                        .connect_lazy_with(options)
+                };
+                Pool::Sqlite {
+                    // A write sent to a reader by mistake fails loudly
+                    // ("attempt to write a readonly database") instead of
+                    // quietly polling for the lock again.
+                    readers: pool(
+                        settings.max_connections,
+                        options.clone().pragma("query_only", "ON"),
+                    ),
+                    writer: pool(1, options),
+                }
             }
         };
         Ok(Store { pool })
@@ -127,7 +164,7 @@ impl Store {
 
     pub fn engine(&self) -> Engine {
         match self.pool {
-            Pool::Sqlite(_) => Engine::Sqlite,
+            Pool::Sqlite { .. } => Engine::Sqlite,
             Pool::Postgres(_) => Engine::Postgres,
         }
     }
@@ -136,7 +173,9 @@ impl Store {
     pub async fn migrate(&self) -> StoreResult<()> {
         StoreContext::context(
             match &self.pool {
-                Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await,
+                Pool::Sqlite { writer, .. } => {
+                    sqlx::migrate!("migrations/sqlite").run(writer).await
+                }
                 Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await,
             },
             "Failed to apply database migrations",
@@ -151,9 +190,14 @@ impl Store {
         )
     }
 
-    /// Closes the pool; later queries fail with `PoolClosed`.
+    /// Closes the pools; later queries fail with `PoolClosed`.
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await)
+        match &self.pool {
+            Pool::Sqlite { readers, writer } => {
+                tokio::join!(readers.close(), writer.close());
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// Deletes what no one needs any more: expired sessions, sessions revoked
@@ -167,7 +211,7 @@ impl Store {
         throttle_before: Timestamp,
     ) -> StoreResult<SweepReport> {
         StoreContext::context(
-            on_pool!(self, pool => async {
+            on_writer!(self, pool => async {
             let sessions = sqlx::query(
                 "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $2",
             )
@@ -236,4 +280,85 @@ pub struct SweepReport {
 /// A duration as PostgreSQL reads a setting in milliseconds.
 fn millis(duration: Duration) -> String {
     format!("{}ms", duration.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store on a fresh SQLite file whose connections never wait for the
+    /// write lock: a statement that finds it taken fails at once.
+    async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
+        let settings = DatabaseSettings {
+            engine: Engine::Sqlite,
+            url: format!("sqlite://{}", dir.path().join("test.db").display()),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::ZERO,
+        };
+        let store = Store::connect_lazy(&settings).expect("store");
+        store.migrate().await.expect("migrations");
+        store
+    }
+
+    fn event(now: Timestamp) -> NewEvent<'static> {
+        NewEvent {
+            kind: EventKind::Logout,
+            user_id: None,
+            session_id: None,
+            ip: None,
+            user_agent: None,
+            detail: Some("burst"),
+            now,
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_sqlite_writes_queue_for_one_writer_instead_of_meeting_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_store(&dir).await;
+        let now = Timestamp::now();
+        // Reads on the other connections meanwhile; with a busy timeout of
+        // zero, any write that met another's lock would fail with SQLITE_BUSY.
+        let writes = (0..200).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_event(&event(now)).await })
+        });
+        let reads = (0..50).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.recent_events_count().await })
+        });
+        let reads: Vec<_> = reads.collect();
+        for write in writes.collect::<Vec<_>>() {
+            write.await.unwrap().expect("every write commits");
+        }
+        for read in reads {
+            read.await.unwrap().expect("reads run beside the writer");
+        }
+        assert_eq!(store.recent_events_count().await.unwrap(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_write_sent_to_the_sqlite_readers_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_store(&dir).await;
+        let misrouted = on_pool!(store, pool => events::bind_event(
+            sqlx::query(events::INSERT_EVENT),
+            &event(Timestamp::now()),
+        )
+        .execute(pool)
+        .await
+        .map(drop));
+        let error = misrouted.expect_err("the readers are query-only");
+        assert!(error.to_string().contains("readonly"), "{error}");
+        assert_eq!(store.recent_events_count().await.unwrap(), 0);
+    }
+
+    impl Store {
+        async fn recent_events_count(&self) -> Result<i64, sqlx::Error> {
+            on_pool!(self, pool => sqlx::query_scalar("SELECT COUNT(*) FROM auth_events")
+                .fetch_one(pool)
+                .await)
+        }
+    }
 }

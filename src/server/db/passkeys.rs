@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{NewEvent, NewMail, Store, StoreContext, StoreResult, UserId, on_pool};
+use super::{NewEvent, NewMail, Store, StoreContext, StoreResult, UserId, on_pool, on_writer};
 use crate::server::time::Timestamp;
 
 /// What a ceremony is for; stored in `webauthn_challenges.purpose`.
@@ -59,7 +59,7 @@ impl Store {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "INSERT INTO webauthn_challenges (id, purpose, user_id, state, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -84,7 +84,7 @@ impl Store {
         user_id: Option<UserId>,
         now: Timestamp,
     ) -> StoreResult<Option<String>> {
-        on_pool!(self, pool => sqlx::query_scalar(
+        on_writer!(self, pool => sqlx::query_scalar(
             "DELETE FROM webauthn_challenges WHERE id = $1 AND purpose = $2 \
              AND (user_id = $3 OR ($3 IS NULL AND user_id IS NULL)) AND expires_at > $4 \
              RETURNING state",
@@ -101,7 +101,7 @@ impl Store {
     /// Stores a new passkey with its event and notice; `false` when its
     /// credential is registered already (to any account).
     pub async fn add_passkey(&self, passkey: &NewPasskey<'_>) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let added = sqlx::query(
                 "INSERT INTO passkeys (id, user_id, credential_id, credential, name, created_at) \
@@ -166,7 +166,7 @@ impl Store {
         credential: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE passkeys SET last_used_at = $2, credential = COALESCE($3, credential) \
              WHERE id = $1",
         )
@@ -188,7 +188,7 @@ impl Store {
         event: &NewEvent<'_>,
         notice: &NewMail,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let removed = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
                 .bind(id)

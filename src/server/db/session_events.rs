@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{NewEvent, SessionId, Store, StoreContext, StoreResult, UserId, on_pool};
+use super::{NewEvent, SessionId, Store, StoreContext, StoreResult, UserId, on_pool, on_writer};
 use crate::server::time::Timestamp;
 
 /// An event claimed for delivery.
@@ -68,7 +68,7 @@ impl Store {
         event: &NewEvent<'_>,
         lock: &NewLockEvent<'_>,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             super::events::bind_event(sqlx::query(super::events::INSERT_EVENT), event)
                 .execute(&mut *tx)
@@ -111,7 +111,7 @@ impl Store {
     /// Makes event `id` due again now, dead or delivered; `false` when no
     /// such event is kept.
     pub async fn retry_session_event(&self, id: i64, now: Timestamp) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE session_events SET next_attempt_at = $2, delivered_at = NULL, dead_at = NULL \
              WHERE id = $1",
         )
@@ -129,7 +129,7 @@ impl Store {
         now: Timestamp,
         lease: Duration,
     ) -> StoreResult<Option<SessionEvent>> {
-        on_pool!(self, pool => sqlx::query_as(
+        on_writer!(self, pool => sqlx::query_as(
             "UPDATE session_events SET next_attempt_at = $2, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM session_events WHERE delivered_at IS NULL \
                          AND dead_at IS NULL AND next_attempt_at <= $1 \
@@ -152,7 +152,7 @@ impl Store {
         status: Option<u16>,
         now: Timestamp,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE session_events SET delivered_at = $2, last_status = $3, last_error = NULL \
              WHERE id = $1",
         )
@@ -174,7 +174,7 @@ impl Store {
         retry_at: Timestamp,
         dead: Option<Timestamp>,
     ) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE session_events SET next_attempt_at = $2, last_status = $3, last_error = $4, \
              dead_at = $5 WHERE id = $1",
         )
@@ -198,7 +198,7 @@ impl Store {
         dead_before: Timestamp,
         stale_before: Timestamp,
     ) -> StoreResult<u64> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "DELETE FROM session_events WHERE (delivered_at IS NOT NULL AND delivered_at < $1) \
              OR (dead_at IS NOT NULL AND dead_at < $2) OR occurred_at < $3",
         )

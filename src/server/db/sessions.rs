@@ -3,7 +3,7 @@ use uuid::Uuid;
 
 use super::{
     ActiveSession, NewEvent, NewSession, RefreshTokenRecord, RevokeReason, SessionId,
-    SessionRecord, Store, UserId, on_pool,
+    SessionRecord, Store, UserId, on_pool, on_writer,
 };
 use crate::server::time::Timestamp;
 
@@ -109,7 +109,7 @@ impl Store {
             super::Engine::Postgres => insert_if_current!(" FOR SHARE"),
             super::Engine::Sqlite => insert_if_current!(""),
         };
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let created = sqlx::query(insert)
                 .bind(session.id)
@@ -214,7 +214,7 @@ impl Store {
     /// caller wins, on any number of instances.
     pub async fn rotate_refresh_token(&self, rotation: &Rotation<'_>) -> StoreResult<Rotated> {
         let window_before = rotation.now.minus(ROTATION_WINDOW);
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let retired = sqlx::query(
                 "UPDATE refresh_tokens SET retired_at = $2 \
@@ -293,7 +293,7 @@ impl Store {
         reason: RevokeReason,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(REVOKE_ONE)
+        on_writer!(self, pool => sqlx::query(REVOKE_ONE)
         .bind(id)
         .bind(now)
         .bind(reason.as_str())
@@ -314,7 +314,7 @@ impl Store {
         event: &NewEvent<'_>,
         notice: &super::NewMail,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let ended = sqlx::query(REVOKE_ONE)
                 .bind(id)
@@ -345,7 +345,7 @@ impl Store {
         reason: RevokeReason,
         now: Timestamp,
     ) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
              WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3",
         )
@@ -370,7 +370,7 @@ impl Store {
     ) -> StoreResult<u64> {
         // The nil UUID is never a session id, so it stands for "keep none".
         let keep = keep.unwrap_or(SessionId(Uuid::nil()));
-        on_pool!(self, pool => sqlx::query(REVOKE_OF_USER)
+        on_writer!(self, pool => sqlx::query(REVOKE_OF_USER)
         .bind(user_id)
         .bind(keep)
         .bind(now)
@@ -397,7 +397,7 @@ impl Store {
     ) -> StoreResult<u64> {
         // The nil UUID is never a session id, so it stands for "keep none".
         let nil = SessionId(Uuid::nil());
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let ended = match revocation {
                 Revocation::One(id) => sqlx::query(REVOKE_ONE)
@@ -468,7 +468,7 @@ impl Store {
     /// about to be issued for the session, unless a later one was: what a
     /// `session.revoked` event reports as `access_token_exp`.
     pub async fn extend_access(&self, id: SessionId, exp: i64) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE sessions SET access_expires_at = $2 \
              WHERE id = $1 AND (access_expires_at IS NULL OR access_expires_at < $2)",
         )
@@ -482,7 +482,7 @@ impl Store {
 
     /// Records that the password was just proven on this device.
     pub async fn mark_reauthenticated(&self, id: SessionId, now: Timestamp) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
+        on_writer!(self, pool => sqlx::query("UPDATE sessions SET authenticated_at = $2 WHERE id = $1")
             .bind(id)
             .bind(now)
             .execute(pool)
@@ -499,7 +499,7 @@ impl Store {
         &self,
         change: &PasswordChange<'_>,
     ) -> StoreResult<Option<Timestamp>> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             // First statement writes, and fails the whole change if the
             // session asking for it has just been ended.

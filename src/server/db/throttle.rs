@@ -1,6 +1,6 @@
 use super::{StoreContext, StoreResult};
 
-use super::{Store, on_pool};
+use super::{Store, on_writer};
 use crate::server::time::Timestamp;
 
 /// What reserving an attempt found.
@@ -30,7 +30,7 @@ impl Store {
         reset_before: Timestamp,
         lock_for: impl Fn(i64) -> Option<std::time::Duration>,
     ) -> StoreResult<Reserved> {
-        on_pool!(self, pool => async {
+        on_writer!(self, pool => async {
             let mut tx = pool.begin().await?;
             let (failures, last, locked_until): (i64, Timestamp, Option<Timestamp>) = sqlx::query_as(
                 "INSERT INTO login_throttle (key, failures, last_failure_at) VALUES ($1, 0, $2) \
@@ -67,7 +67,7 @@ impl Store {
     /// was right, or nothing was checked). A lock that this count no longer
     /// justifies (below `limit`) is lifted with it.
     pub async fn release_attempt(&self, key: &str, limit: u32) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE login_throttle SET failures = failures - 1, \
              locked_until = CASE WHEN failures - 1 < $2 THEN NULL ELSE locked_until END \
              WHERE key = $1 AND failures > 0",
@@ -81,7 +81,7 @@ impl Store {
     }
 
     pub async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+        on_writer!(self, pool => sqlx::query("DELETE FROM login_throttle WHERE key = $1")
             .bind(key)
             .execute(pool)
             .await

@@ -1,6 +1,6 @@
 use super::{StoreContext, StoreResult};
 
-use super::{Store, UserId, UserRecord, on_pool};
+use super::{Store, UserId, UserRecord, on_pool, on_writer};
 
 /// Replaces a user's password (`$1` id, `$2` hash, `$3` now), inside the
 /// transaction of a change or a reset that also ends sessions.
@@ -52,7 +52,7 @@ impl Store {
         new_hash: &str,
     ) -> StoreResult<bool> {
         // Conditional on the old hash, so a concurrent password change wins.
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
         )
         .bind(id)
@@ -66,7 +66,7 @@ impl Store {
 
     /// Deletes a user and, by cascade, their sessions and refresh tokens.
     pub async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
+        on_writer!(self, pool => sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(pool)
             .await
