@@ -2,7 +2,9 @@
 //!
 //! One [`Store`] works on SQLite or PostgreSQL. Each query is written once in
 //! SQL both engines accept (`$n` placeholders, `RETURNING`, `ON CONFLICT`), and
-//! [`on_pool!`] runs it on whichever pool is configured. The column types
+//! [`on_pool!`] (reads) or [`on_writer!`] (anything that writes; on SQLite
+//! the one writer connection, see [`Pool`]) runs it on whichever engine is
+//! configured. The column types
 //! differ per engine (see `migrations/`), the Rust types do not: [`Timestamp`]
 //! and [`uuid::Uuid`] encode natively on both. Everything above this module is
 //! engine-agnostic.
