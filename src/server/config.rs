@@ -166,16 +166,25 @@ pub struct PasswordPolicy {
     pub max_chars: usize,
 }
 
+/// How long the hashing pool keeps its argon2 memories (19 MiB each) once
+/// no password comes: long enough that a busy spell never pays for fresh
+/// memory, short enough that an instance is back at its idle footprint soon
+/// after a login storm.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(10);
+
 /// The bounded pool every password hash and verification runs in (see
 /// `server::hashing`).
 #[derive(Debug, Clone, Copy)]
 pub struct HashingSettings {
-    /// Computations at once; each holds 19 MiB for the life of the process.
+    /// Computations at once; each holds 19 MiB while it runs, and the
+    /// memories are kept until the pool has been idle for `idle_release`.
     pub concurrency: usize,
     /// Jobs that may wait for a worker; more are refused at once.
     pub queue_capacity: usize,
     /// The longest a job may wait for a worker before it is refused.
     pub queue_timeout: Duration,
+    /// How long the pool keeps its argon2 memories with no job coming.
+    pub idle_release: Duration,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -481,6 +490,7 @@ impl Settings {
             concurrency,
             queue_capacity: vars.number("PORTCULLIS_HASH_QUEUE_CAPACITY", concurrency * 64)?,
             queue_timeout: vars.duration("PORTCULLIS_HASH_QUEUE_TIMEOUT", "2s")?,
+            idle_release: IDLE_RELEASE,
         };
         if !(1..=100_000).contains(&hashing.queue_capacity) {
             return Err(invalid(

@@ -7,9 +7,13 @@
 //! memory by the number of concurrent requests and makes the threads fight
 //! over the cores. Instead:
 //!
-//! - a fixed set of `concurrency` worker threads, each keeping its own argon2
-//!   memory for good: resident memory is `concurrency × 19 MiB` whatever the
-//!   load, and no computation page-faults fresh memory;
+//! - a fixed set of `concurrency` worker threads sharing at most
+//!   `concurrency` argon2 memories, which are kept between jobs: resident
+//!   memory is at most `concurrency × 19 MiB` whatever the load, and no
+//!   computation in a busy spell page-faults fresh memory. Once no job has
+//!   come for `idle_release`, the memories are freed and handed back to the
+//!   system (glibc keeps freed blocks of this size in its arenas otherwise),
+//!   so an instance returns to its idle footprint after a storm;
 //! - a bounded queue in front of them. A job is refused at once when the
 //!   queue is full or when the wait it would face exceeds the budget, and a
 //!   job that has waited longer than the budget by the time a worker is free
@@ -24,7 +28,7 @@ use std::{
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, AtomicUsize, Ordering},
-        mpsc,
+        mpsc::{self, RecvTimeoutError},
     },
     time::{Duration, Instant},
 };
@@ -44,8 +48,8 @@ pub enum PoolError {
     Crashed,
 }
 
-/// A worker's argon2 memory, kept between jobs and grown only when a stored
-/// hash asks for more than any before it.
+/// An argon2 memory, kept between jobs and grown only when a stored hash
+/// asks for more than any before it.
 #[derive(Default)]
 pub struct Memory(Vec<Block>);
 
@@ -68,6 +72,8 @@ pub struct PoolStats {
     shed_full: AtomicU64,
     shed_late: AtomicU64,
     skipped_abandoned: AtomicU64,
+    /// Memories freed after an idle spell.
+    released: AtomicU64,
     /// Exponentially weighted mean of a job's run time, in microseconds.
     mean_run_micros: AtomicU64,
 }
@@ -83,6 +89,8 @@ pub struct StatsSnapshot {
     pub shed_late: u64,
     /// Skipped because the caller had already given up.
     pub skipped_abandoned: u64,
+    /// Argon2 memories freed after an idle spell.
+    pub released: u64,
 }
 
 enum Slot<'a> {
@@ -109,14 +117,17 @@ impl HashPool {
     /// is dropped.
     pub fn new(settings: HashingSettings) -> std::io::Result<HashPool> {
         let (sender, receiver) = mpsc::sync_channel::<Job>(settings.queue_capacity);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let shared = Arc::new(Shared {
+            receiver: Mutex::new(receiver),
+            spares: Mutex::new(Vec::with_capacity(settings.concurrency)),
+        });
         let stats = Arc::new(PoolStats::default());
         for index in 0..settings.concurrency {
-            let receiver = receiver.clone();
+            let shared = shared.clone();
             let stats = stats.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || work(&receiver, &stats, settings.queue_timeout))?;
+                .spawn(move || work(&shared, &stats, &settings))?;
         }
         Ok(HashPool {
             sender,
@@ -184,6 +195,7 @@ impl HashPool {
             shed_full: s.shed_full.load(Ordering::Relaxed),
             shed_late: s.shed_late.load(Ordering::Relaxed),
             skipped_abandoned: s.skipped_abandoned.load(Ordering::Relaxed),
+            released: s.released.load(Ordering::Relaxed),
         }
     }
 
@@ -209,24 +221,39 @@ pub fn expected_wait(queued: usize, workers: usize, mean_run: Duration) -> Durat
     mean_run.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
 }
 
-fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &PoolStats, queue_timeout: Duration) {
-    let mut memory = Memory::default();
+/// What the workers share: the queue, and the memories no job is using.
+struct Shared {
+    receiver: Mutex<mpsc::Receiver<Job>>,
+    spares: Mutex<Vec<Memory>>,
+}
+
+fn work(shared: &Shared, stats: &PoolStats, settings: &HashingSettings) {
     loop {
-        // One idle worker waits on the channel, the others on the lock.
-        let job = match receiver.lock() {
-            Ok(receiver) => receiver.recv(),
+        // One idle worker waits on the channel, the others on the lock; so
+        // the one on the channel times out only when no job at all has come
+        // for `idle_release`.
+        let job = match shared.receiver.lock() {
+            Ok(receiver) => receiver.recv_timeout(settings.idle_release),
             Err(_) => return,
         };
-        let Ok(job) = job else {
+        let job = match job {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Timeout) => {
+                release_spares(&shared.spares, stats);
+                continue;
+            }
             // The pool was dropped.
-            return;
+            Err(RecvTimeoutError::Disconnected) => return,
         };
         stats.queued.fetch_sub(1, Ordering::Relaxed);
-        if job.enqueued.elapsed() > queue_timeout {
+        if job.enqueued.elapsed() > settings.queue_timeout {
             stats.shed_late.fetch_add(1, Ordering::Relaxed);
             let _ = (job.task)(Slot::Shed);
             continue;
         }
+        // At most `concurrency` jobs run, so at most that many memories
+        // ever exist.
+        let mut memory = lock(&shared.spares).pop().unwrap_or_default();
         let running = stats.running.fetch_add(1, Ordering::SeqCst) + 1;
         stats.most_running.fetch_max(running, Ordering::SeqCst);
         let started = Instant::now();
@@ -235,6 +262,7 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &PoolStats, queue_timeout:
         let outcome =
             std::panic::catch_unwind(AssertUnwindSafe(|| (job.task)(Slot::Run(&mut memory))));
         stats.running.fetch_sub(1, Ordering::SeqCst);
+        lock(&shared.spares).push(memory);
         match outcome {
             Ok(true) => {
                 stats.completed.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +275,40 @@ fn work(receiver: &Mutex<mpsc::Receiver<Job>>, stats: &PoolStats, queue_timeout:
         }
     }
 }
+
+/// The spare memories, whatever a panicking job left behind: they are plain
+/// blocks that every job overwrites.
+fn lock(spares: &Mutex<Vec<Memory>>) -> std::sync::MutexGuard<'_, Vec<Memory>> {
+    spares
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Frees the memories no job is using and asks the allocator to return the
+/// pages: glibc serves blocks this size from its arenas once the first one
+/// was freed (its mmap threshold adapts), and keeps them mapped after `free`.
+fn release_spares(spares: &Mutex<Vec<Memory>>, stats: &PoolStats) {
+    let freed = std::mem::take(&mut *lock(spares));
+    if freed.is_empty() {
+        return;
+    }
+    let count = freed.len() as u64;
+    drop(freed);
+    return_free_memory_to_the_system();
+    stats.released.fetch_add(count, Ordering::Relaxed);
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_free_memory_to_the_system() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it is
+    // thread-safe and touches no memory in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_free_memory_to_the_system() {}
 
 /// Updates the mean run time, weighting the newest run by 1/8.
 fn record_run_time(stats: &PoolStats, took: Duration) {
@@ -272,6 +334,7 @@ mod tests {
             concurrency,
             queue_capacity,
             queue_timeout: timeout,
+            idle_release: Duration::from_secs(3600),
         }
     }
 
@@ -416,6 +479,40 @@ mod tests {
         assert_eq!(expected_wait(9, 2, run), run * 4);
         assert_eq!(expected_wait(9, 0, run), run * 9);
         assert_eq!(expected_wait(100, 1, Duration::ZERO), Duration::ZERO);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_is_shared_while_busy_and_freed_after_an_idle_spell() {
+        let idle = Duration::from_millis(50);
+        let pool = HashPool::new(HashingSettings {
+            idle_release: idle,
+            ..settings(1, 8, Duration::from_secs(60))
+        })
+        .unwrap();
+        // Jobs one after another reuse the memory: the second finds the
+        // first one's blocks already there.
+        let first = pool
+            .run(|memory| memory.blocks(64).as_ptr() as usize)
+            .await
+            .unwrap();
+        let sizes = pool.run(|memory| memory.0.len()).await.unwrap();
+        assert_eq!(sizes, 64);
+        let again = pool
+            .run(|memory| memory.blocks(64).as_ptr() as usize)
+            .await
+            .unwrap();
+        assert_eq!(again, first);
+        assert_eq!(pool.stats().released, 0, "nothing is freed between jobs");
+        // With no job coming, the memory is freed...
+        for _ in 0..500 {
+            if pool.stats().released > 0 {
+                break;
+            }
+            tokio::time::sleep(idle).await;
+        }
+        assert_eq!(pool.stats().released, 1, "one memory was ever made");
+        // ...and the next job starts from fresh memory, and still runs.
+        assert_eq!(pool.run(|memory| memory.0.len()).await.unwrap(), 0);
     }
 
     #[test]

@@ -336,6 +336,7 @@ mod tests {
             concurrency: 2,
             queue_capacity: 16,
             queue_timeout: Duration::from_secs(30),
+            idle_release: crate::server::config::IDLE_RELEASE,
         }
     }
 

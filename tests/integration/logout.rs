@@ -405,7 +405,64 @@ async fn an_expired_access_cookie_with_a_live_refresh_cookie_still_signs_out_eve
     );
 }
 
+/// Many logouts at once, some of the same session twice, as a burst of
+/// devices signing out: every one answers 200, each session ends exactly
+/// once with one audit row and one `session.revoked` event, and nothing
+/// else is touched. On SQLite the concurrent ones are committed together
+/// (see `db::group_commit`); the outcome must be the same as one by one.
+async fn a_burst_of_concurrent_logouts_ends_each_session_exactly_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let email = app.signed_up_user().await;
+    let mut tokens = Vec::new();
+    for _ in 0..24 {
+        tokens.push(app.bearer_login(&email, PASSWORD).await.0);
+    }
+    let before = app
+        .count("SELECT COUNT(*) FROM auth_events WHERE kind = 'logout'")
+        .await;
+    let burst = tokens.iter().chain(&tokens[..8]).map(|token| {
+        let request = app
+            .bare_client()
+            .post(app.url("/auth/logout"))
+            .bearer_auth(token)
+            .send();
+        async move { request.await.expect("request").status() }
+    });
+    let statuses = crate::renewal_and_rotation::join_all(burst).await;
+    assert_eq!(statuses.len(), 32);
+    assert!(
+        statuses.iter().all(|status| *status == StatusCode::OK),
+        "{statuses:?}"
+    );
+    for token in &tokens {
+        assert_eq!(
+            error_code(app.bearer_me(token).await).await,
+            (StatusCode::UNAUTHORIZED, "session_ended".into())
+        );
+    }
+    let logouts = app
+        .count("SELECT COUNT(*) FROM auth_events WHERE kind = 'logout'")
+        .await;
+    assert_eq!(logouts - before, 24, "one audit row per session ended");
+    let revoked = app
+        .count("SELECT COUNT(*) FROM session_events WHERE kind = 'revoked' AND reason = 'logout'")
+        .await;
+    let distinct = app
+        .count(
+            "SELECT COUNT(DISTINCT session_id) FROM session_events \
+             WHERE kind = 'revoked' AND reason = 'logout'",
+        )
+        .await;
+    assert_eq!((revoked, distinct), (24, 24), "one event per session ended");
+    assert_eq!(
+        app.me().await.status(),
+        StatusCode::OK,
+        "the browser's own session was not in the burst"
+    );
+}
+
 backend_tests!(
+    a_burst_of_concurrent_logouts_ends_each_session_exactly_once,
     stale_proof_ends_only_its_own_session_never_the_other_devices,
     an_expired_access_cookie_with_a_live_refresh_cookie_still_signs_out_everywhere,
     logout_clears_both_cookies_and_revokes_the_session_in_the_database,

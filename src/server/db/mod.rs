@@ -17,6 +17,7 @@ pub mod admin;
 pub mod email_tokens;
 mod error;
 mod events;
+pub mod group_commit;
 pub mod live;
 pub mod mail;
 pub mod mfa;
@@ -93,6 +94,9 @@ pub(crate) enum Pool {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// On SQLite, the committer that applies concurrent logouts together
+    /// (see [`group_commit`]).
+    pub(crate) group_commit: Option<std::sync::Arc<group_commit::GroupCommit>>,
 }
 
 impl Store {
@@ -149,6 +153,7 @@ impl Store {
                         .test_before_acquire(false)
                         .connect_lazy_with(options)
                 };
+                let writer = pool(1, options.clone());
                 Pool::Sqlite {
                     // A write sent to a reader by mistake fails loudly
                     // ("attempt to write a readonly database") instead of
@@ -157,11 +162,17 @@ impl Store {
                         settings.max_connections,
                         options.clone().pragma("query_only", "ON"),
                     ),
-                    writer: pool(1, options),
+                    writer,
                 }
             }
         };
-        Ok(Store { pool })
+        let group_commit = match &pool {
+            Pool::Sqlite { writer, .. } => Some(std::sync::Arc::new(
+                group_commit::GroupCommit::new(writer.clone()),
+            )),
+            Pool::Postgres(_) => None,
+        };
+        Ok(Store { pool, group_commit })
     }
 
     pub fn engine(&self) -> Engine {
@@ -285,12 +296,12 @@ fn millis(duration: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// A store on a fresh SQLite file whose connections never wait for the
     /// write lock: a statement that finds it taken fails at once.
-    async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
+    pub(crate) async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
         let settings = DatabaseSettings {
             engine: Engine::Sqlite,
             url: format!("sqlite://{}", dir.path().join("test.db").display()),

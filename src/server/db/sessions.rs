@@ -386,7 +386,9 @@ impl Store {
     /// `synchronous=FULL`), and neither exists without the other. The event
     /// is written when a session was ended, or always with `record_always`
     /// (scoped logouts, which are worth recording even with nothing left to
-    /// end). Returns how many sessions were ended.
+    /// end). Returns how many sessions were ended. On SQLite, ending one
+    /// session is committed together with the other logouts waiting for the
+    /// writer (see [`super::group_commit`]), with the same outcome.
     pub async fn revoke_recorded(
         &self,
         revocation: Revocation,
@@ -395,6 +397,16 @@ impl Store {
         event: &NewEvent<'_>,
         record_always: bool,
     ) -> StoreResult<u64> {
+        if let (Revocation::One(session_id), Some(group)) = (revocation, &self.group_commit) {
+            let one = super::group_commit::OneRevocation {
+                session_id,
+                reason,
+                now,
+                event: event.into(),
+                record_always,
+            };
+            return group.revoke(one).await.context("Failed to end sessions");
+        }
         // The nil UUID is never a session id, so it stands for "keep none".
         let nil = SessionId(Uuid::nil());
         on_writer!(self, pool => async {
