@@ -289,10 +289,10 @@ async fn apply(
 mod tests {
     use super::*;
     use crate::server::db::{
-        NewSession, Pool, Store, StoreResult, sessions::Revocation, tests::sqlite_store,
+        Pool, Store, StoreResult,
+        sessions::Revocation,
+        tests::{sqlite_store, user_with_sessions},
     };
-    use std::time::Duration;
-    use uuid::Uuid;
 
     fn writer(store: &Store) -> &SqlitePool {
         match &store.pool {
@@ -309,42 +309,8 @@ mod tests {
             .stats
     }
 
-    /// A user with `count` live sessions.
     async fn sessions(store: &Store, count: usize) -> (UserId, Vec<SessionId>) {
-        let user = UserId(Uuid::new_v4());
-        let now = Timestamp::now();
-        sqlx::query(super::super::users::INSERT_USER)
-            .bind(user)
-            .bind("burst@example.com")
-            .bind("burst@example.com")
-            .bind("hash")
-            .bind(now)
-            .execute(writer(store))
-            .await
-            .unwrap();
-        let mut ids = Vec::new();
-        for n in 0..count {
-            let id = SessionId(Uuid::new_v4());
-            let token = format!("token-{n}");
-            let created = store
-                .create_session(&NewSession {
-                    id,
-                    user_id: user,
-                    password_hash: "hash",
-                    rotation_key: b"key",
-                    first_token_hash: token.as_bytes(),
-                    now,
-                    expires_at: now.plus(Duration::from_secs(3600)),
-                    user_agent: None,
-                    ip: None,
-                    access_expires_at: now.unix_seconds() + 60,
-                })
-                .await
-                .unwrap();
-            assert!(created);
-            ids.push(id);
-        }
-        (user, ids)
+        user_with_sessions(store, "burst@example.com", count).await
     }
 
     /// A logout of `session` through the store, on a task of its own.

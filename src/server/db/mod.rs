@@ -18,6 +18,7 @@ pub mod email_tokens;
 mod error;
 mod events;
 pub mod group_commit;
+mod inline_reads;
 pub mod live;
 pub mod mail;
 pub mod mfa;
@@ -97,6 +98,9 @@ pub struct Store {
     /// On SQLite, the committer that applies concurrent logouts together
     /// (see [`group_commit`]).
     pub(crate) group_commit: Option<std::sync::Arc<group_commit::GroupCommit>>,
+    /// On a SQLite file, the per-request session check without sqlx's
+    /// thread hop (see [`inline_reads`]).
+    pub(crate) inline_reads: Option<std::sync::Arc<inline_reads::InlineReads>>,
 }
 
 impl Store {
@@ -105,6 +109,7 @@ impl Store {
     /// itself when it comes back.
     pub fn connect_lazy(settings: &DatabaseSettings) -> anyhow::Result<Store> {
         let url = settings.url.as_str();
+        let mut inline_reads = None;
         let pool = match settings.engine {
             Engine::Postgres => {
                 let options = PgConnectOptions::from_str(url)
@@ -142,6 +147,8 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(settings.statement_timeout);
                 crate::server::files::private_sqlite_file(options.get_filename())?;
+                inline_reads = inline_reads::InlineReads::for_file(options.get_filename())
+                    .map(std::sync::Arc::new);
                 let pool = |size, options: SqliteConnectOptions| {
                     SqlitePoolOptions::new()
                         .max_connections(size)
@@ -172,7 +179,11 @@ impl Store {
             )),
             Pool::Postgres(_) => None,
         };
-        Ok(Store { pool, group_commit })
+        Ok(Store {
+            pool,
+            group_commit,
+            inline_reads,
+        })
     }
 
     pub fn engine(&self) -> Engine {
@@ -205,6 +216,9 @@ impl Store {
 
     /// Closes the pools; later queries fail with `PoolClosed`.
     pub async fn close(&self) {
+        if let Some(inline) = &self.inline_reads {
+            inline.close();
+        }
         match &self.pool {
             Pool::Sqlite { readers, writer } => {
                 tokio::join!(readers.close(), writer.close());
@@ -312,6 +326,51 @@ pub(super) mod tests {
         let store = Store::connect_lazy(&settings).expect("store");
         store.migrate().await.expect("migrations");
         store
+    }
+
+    /// A user with `count` live sessions.
+    pub(crate) async fn user_with_sessions(
+        store: &Store,
+        email: &str,
+        count: usize,
+    ) -> (UserId, Vec<SessionId>) {
+        let user = UserId::random();
+        let now = Timestamp::now();
+        sqlx::query(users::INSERT_USER)
+            .bind(user)
+            .bind(email)
+            .bind(email)
+            .bind("hash")
+            .bind(now)
+            .execute(match &store.pool {
+                Pool::Sqlite { writer, .. } => writer,
+                Pool::Postgres(_) => unreachable!("a SQLite store"),
+            })
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let id = SessionId::random();
+            let token = format!("token-{n}");
+            let created = store
+                .create_session(&NewSession {
+                    id,
+                    user_id: user,
+                    password_hash: "hash",
+                    rotation_key: b"key",
+                    first_token_hash: token.as_bytes(),
+                    now,
+                    expires_at: now.plus(Duration::from_secs(3600)),
+                    user_agent: None,
+                    ip: None,
+                    access_expires_at: now.unix_seconds() + 60,
+                })
+                .await
+                .unwrap();
+            assert!(created);
+            ids.push(id);
+        }
+        (user, ids)
     }
 
     fn event(now: Timestamp) -> NewEvent<'static> {

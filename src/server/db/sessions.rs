@@ -12,6 +12,17 @@ const REVOKE_ONE: &str = "UPDATE sessions SET revoked_at = $2, revoked_reason = 
 const REVOKE_OF_USER: &str = "UPDATE sessions SET revoked_at = $3, revoked_reason = $4 \
      WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL";
 
+/// The per-request revocation check (see [`Store::active_session`]), also
+/// run by [`super::inline_reads`].
+pub(super) const ACTIVE_SESSION: &str = "SELECT s.id AS session_id, s.user_id, u.email, \
+      u.email_verified_at IS NOT NULL AS email_verified, s.authenticated_at, \
+      EXISTS (SELECT 1 FROM user_totp t \
+              WHERE t.user_id = s.user_id AND t.enabled_at IS NOT NULL) AS totp, \
+      (SELECT COUNT(*) FROM recovery_codes c WHERE c.user_id = s.user_id) \
+          AS recovery_codes_left \
+      FROM sessions s JOIN users u ON u.id = s.user_id \
+      WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3";
+
 /// The columns of a [`RefreshTokenRecord`], from the token, its session and
 /// its user; a query adds its `WHERE`.
 macro_rules! refresh_token_select {
@@ -145,23 +156,20 @@ impl Store {
     /// The per-request revocation check: the session named by an access token,
     /// if it still belongs to that user, is not revoked and has not expired.
     /// One primary-key lookup joined to the user row the caller needs anyway,
-    /// and the account's second factors (two more primary-key lookups).
+    /// and the account's second factors (two more primary-key lookups). On a
+    /// SQLite file it runs on the calling thread ([`super::inline_reads`]).
     pub async fn active_session(
         &self,
         session_id: SessionId,
         user_id: UserId,
         now: Timestamp,
     ) -> StoreResult<Option<ActiveSession>> {
-        on_pool!(self, pool => sqlx::query_as(
-            "SELECT s.id AS session_id, s.user_id, u.email, \
-             u.email_verified_at IS NOT NULL AS email_verified, s.authenticated_at, \
-             EXISTS (SELECT 1 FROM user_totp t \
-                     WHERE t.user_id = s.user_id AND t.enabled_at IS NOT NULL) AS totp, \
-             (SELECT COUNT(*) FROM recovery_codes c WHERE c.user_id = s.user_id) \
-                 AS recovery_codes_left \
-             FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3",
-        )
+        if let Some(inline) = &self.inline_reads
+            && let Some(found) = inline.active_session(session_id, user_id, now)
+        {
+            return Ok(found);
+        }
+        on_pool!(self, pool => sqlx::query_as(ACTIVE_SESSION)
         .bind(session_id)
         .bind(user_id)
         .bind(now)
