@@ -77,7 +77,9 @@ pub struct TokenIssuer {
     issuer: String,
     audience: String,
     access_ttl: Duration,
-    leeway: Duration,
+    /// What an access token must satisfy, built once (each holds sets and
+    /// strings): `[ignoring expiry, full]`.
+    validation: [Validation; 2],
 }
 
 impl fmt::Debug for TokenIssuer {
@@ -115,7 +117,16 @@ impl TokenIssuer {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             access_ttl: settings.access_ttl,
-            leeway: settings.leeway,
+            validation: [false, true].map(|check_expiry| {
+                let mut validation = Validation::new(ALGORITHM);
+                validation.leeway = settings.leeway.as_secs();
+                validation.validate_exp = check_expiry;
+                validation.validate_nbf = true;
+                validation.set_issuer(&[&settings.issuer]);
+                validation.set_audience(&[&settings.audience]);
+                validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+                validation
+            }),
         })
     }
 
@@ -199,14 +210,8 @@ impl TokenIssuer {
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let key = self.verification.get(&kid).ok_or(TokenError::UnknownKey)?;
-        let mut validation = Validation::new(ALGORITHM);
-        validation.leeway = self.leeway.as_secs();
-        validation.validate_exp = check_expiry;
-        validation.validate_nbf = true;
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        jsonwebtoken::decode::<AccessClaims>(token, &key.key, &validation)
+        let validation = &self.validation[usize::from(check_expiry)];
+        jsonwebtoken::decode::<AccessClaims>(token, &key.key, validation)
             .map(|data| data.claims)
             .map_err(|e| map_jwt_error(e.kind()))
     }
