@@ -7,7 +7,9 @@
 //! configured. The column types
 //! differ per engine (see `migrations/`), the Rust types do not: [`Timestamp`]
 //! and [`uuid::Uuid`] encode natively on both. Everything above this module is
-//! engine-agnostic.
+//! engine-agnostic. One query has a second runner: on a SQLite file, the
+//! per-request session check runs the same text through rusqlite on the
+//! calling thread ([`inline_reads`]), and falls back to the pool.
 //!
 //! State changes that must not race (refresh rotation, throttle counters) are
 //! single conditional statements or transactions that start with a write, so
@@ -336,18 +338,16 @@ pub(super) mod tests {
     ) -> (UserId, Vec<SessionId>) {
         let user = UserId::random();
         let now = Timestamp::now();
-        sqlx::query(users::INSERT_USER)
+        on_writer!(store, pool => sqlx::query(users::INSERT_USER)
             .bind(user)
             .bind(email)
             .bind(email)
             .bind("hash")
             .bind(now)
-            .execute(match &store.pool {
-                Pool::Sqlite { writer, .. } => writer,
-                Pool::Postgres(_) => unreachable!("a SQLite store"),
-            })
+            .execute(pool)
             .await
-            .unwrap();
+            .map(drop))
+        .unwrap();
         let mut ids = Vec::new();
         for n in 0..count {
             let id = SessionId::random();
