@@ -6,6 +6,7 @@
 #   - Node packages from package-lock.json: Playwright, and binaryen for wasm-opt
 #   - Debian's Chromium, for the browser tests (ensure_chromium)
 #   - cargo-nextest, the test runner with per-test deadlines (ensure_nextest)
+#   - twiggy, for scripts/size --twiggy (ensure_twiggy)
 #   - schemathesis and openapi-spec-validator, for the API contract test, in a
 #     Python venv (ensure_contract_tools; versions in contract-requirements.txt)
 # Everything is idempotent: a second run only checks versions.
@@ -63,6 +64,15 @@ ensure_wasm_bindgen() {
     say "Installing wasm-bindgen-cli ${version} (matches Cargo.lock; one-time, about 4 minutes)"
     # Not --locked: one of the CLI's locked dependencies is gone from crates.io.
     cargo install wasm-bindgen-cli --version "$version" --force
+}
+
+# twiggy, for `scripts/size --twiggy` only (what is in the WASM).
+ensure_twiggy() {
+    if twiggy --version 2>/dev/null | grep -q " 0.7.0\$"; then
+        return
+    fi
+    say "Installing twiggy 0.7.0 (one-time, about 2 minutes)"
+    cargo install twiggy --version 0.7.0 --locked
 }
 
 ensure_node_packages() {
