@@ -15,6 +15,7 @@ import concurrent.futures
 import os
 import platform
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -60,6 +61,8 @@ def main():
     parser.add_argument("--argon2-raw", required=True)
     parser.add_argument("--seconds", type=int, default=20, help="length of the storm")
     args = parser.parse_args()
+    if args.seconds < 6:
+        parser.error("--seconds must be at least 6 (the first and last 2 s are not read)")
 
     workdir = tempfile.mkdtemp(prefix="portcullis-login-cpu-")
     cores = os.cpu_count()
@@ -80,6 +83,7 @@ def main():
     finally:
         server.process.terminate()
         server.process.wait(timeout=30)
+        shutil.rmtree(workdir, ignore_errors=True)
 
     def cores_used(ticks):
         return ticks / TICK / window

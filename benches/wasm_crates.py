@@ -30,7 +30,7 @@ def crate_of(name):
         return match.group(0)
     if name.startswith(("elem[", "table[", "global[", "import", "export", "type[")) or "section" in name:
         return "(wasm structure)"
-    return "(other: " + name[:40] + ")" if len(name) < 40 else "(other)"
+    return f"(other: {name[:40]})"
 
 
 def main():
