@@ -32,6 +32,17 @@ as_root() {
     fi
 }
 
+# A command from a Debian package, installed with apt when missing (the
+# benchmark's wrk, scripts/size's brotli): ensure_debian_tool COMMAND [PACKAGE].
+ensure_debian_tool() {
+    if command -v "$1" >/dev/null 2>&1; then
+        return
+    fi
+    say "Installing ${2:-$1} (Debian)"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${2:-$1}"
+}
+
 wasm_bindgen_version() {
     awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' "$PORTCULLIS_ROOT/Cargo.lock"
 }
